@@ -1,0 +1,21 @@
+"""Exceptions raised by minigraph for expected failures (bad input, unsupported content)."""
+
+from __future__ import annotations
+
+__all__ = ["MinigraphError", "DecodeError", "GraphError", "ClusteringError"]
+
+
+class MinigraphError(ValueError):
+    """Base class: an expected failure whose message is one sentence naming what and where."""
+
+
+class DecodeError(MinigraphError):
+    """A TensorProto is inconsistent or of a dtype minigraph cannot represent."""
+
+
+class GraphError(MinigraphError):
+    """A file is not a readable, well-formed GraphDef, or cannot be written as one."""
+
+
+class ClusteringError(MinigraphError):
+    """Clustering was asked for with invalid parameters or values."""
