@@ -1,0 +1,166 @@
+"""Reading and writing GraphDef files: binary or text, validated on read, atomic on write."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Union
+
+from google.protobuf import message as pb_message
+from google.protobuf import text_format
+
+from .errors import GraphError, MinigraphError
+from .graph import check_graph
+from .schema import GraphDef
+
+__all__ = ["read_graph", "write_graph", "parse_graph", "serialize_graph", "write_atomic",
+           "is_text_path", "MAX_PROTO_BYTES"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+# protobuf refuses to parse or serialize a message of 2 GiB or more.
+MAX_PROTO_BYTES = 2**31 - 1
+_TEXT_SUFFIXES = (".pbtxt", ".pbtext", ".prototxt", ".txt")
+_SNIFF_BYTES = 4096
+
+
+def is_text_path(path: PathLike) -> bool:
+    """True when the file name says text format (``.pbtxt``, ``.pbtext``, ``.prototxt``, ``.txt``)."""
+    name = os.fspath(path).lower()
+    if name.endswith(".min"):
+        name = name[:-4]
+    return name.endswith(_TEXT_SUFFIXES)
+
+
+def _looks_like_text(data: bytes) -> bool:
+    """A binary GraphDef starts with control bytes (tags, lengths); text format has none."""
+    head = data[:_SNIFF_BYTES]
+    if any(byte < 0x20 and byte not in b"\t\n\r" for byte in head):
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # only a character cut by the sniff window
+    return True
+
+
+def parse_graph(data: bytes, *, text: bool | None = None) -> GraphDef:
+    """Parse and check a GraphDef from bytes (``text=None`` sniffs the format).
+
+    Raises
+    ------
+    GraphError
+        If the bytes are empty, not a GraphDef, or a GraphDef that fails :func:`check_graph`.
+    """
+    if not data:
+        raise GraphError("file is empty")
+    if len(data) > MAX_PROTO_BYTES:
+        raise GraphError(f"file has {len(data)} bytes, over protobuf's 2 GiB limit")
+    if text is None:
+        text = _looks_like_text(data)
+    graph_def = GraphDef()
+    try:
+        if text:
+            text_format.Parse(data.decode("utf-8"), graph_def)
+        else:
+            graph_def.ParseFromString(data)
+    except UnicodeDecodeError as exc:
+        raise GraphError(f"text GraphDef is not UTF-8 (byte {exc.start})") from None
+    except text_format.ParseError as exc:
+        raise GraphError(f"not a text GraphDef: {exc}") from None
+    except (pb_message.DecodeError, RuntimeError, ValueError) as exc:
+        raise GraphError(f"not a binary GraphDef (protobuf: {exc}); truncated or another "
+                         f"format?") from None
+    check_graph(graph_def)
+    return graph_def
+
+
+def read_graph(path: PathLike) -> GraphDef:
+    """Read a GraphDef file, binary or text (by extension, else by sniffing the content).
+
+    Parameters
+    ----------
+    path : str or PathLike
+
+    Returns
+    -------
+    GraphDef
+
+    Raises
+    ------
+    GraphError
+        Naming the file: unreadable, empty, over 2 GiB, unparsable, or not a well-formed GraphDef.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise GraphError(f"{os.fspath(path)}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return parse_graph(data, text=True if is_text_path(path) else None)
+    except MinigraphError as exc:
+        raise GraphError(f"{os.fspath(path)}: {exc}") from None
+
+
+def serialize_graph(graph_def: GraphDef, *, text: bool = False) -> bytes:
+    """Deterministic bytes of a GraphDef (map entries sorted), binary or text.
+
+    Raises
+    ------
+    GraphError
+        If the binary form would reach protobuf's 2 GiB limit.
+    """
+    if text:
+        return text_format.MessageToString(graph_def).encode("utf-8")
+    size = graph_def.ByteSize()
+    if size > MAX_PROTO_BYTES:
+        raise GraphError(f"graph would serialize to {size} bytes, over protobuf's 2 GiB limit")
+    return graph_def.SerializeToString(deterministic=True)
+
+
+def write_atomic(path: PathLike, data: bytes) -> None:
+    """Write bytes to ``path`` atomically: a temp file beside it, fsync, then rename over it.
+
+    Raises
+    ------
+    GraphError
+        If the directory is not writable or the disk fills; no partial file is left behind.
+    """
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise GraphError(f"{target}: cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode
+        os.replace(tmp_name, target)
+    except OSError as exc:
+        os.unlink(tmp_name)
+        raise GraphError(f"{target}: cannot write: {exc.strerror or exc}") from None
+    except BaseException:
+        os.unlink(tmp_name)
+        raise
+
+
+def write_graph(graph_def: GraphDef, path: PathLike, *, text: bool | None = None) -> None:
+    """Write a GraphDef atomically; text format when ``text`` is true or the name says so.
+
+    Raises
+    ------
+    GraphError
+        Over 2 GiB, or the file cannot be written.
+    """
+    if text is None:
+        text = is_text_path(path)
+    try:
+        data = serialize_graph(graph_def, text=text)
+    except MinigraphError as exc:
+        raise GraphError(f"{os.fspath(path)}: {exc}") from None
+    write_atomic(path, data)
