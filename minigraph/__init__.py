@@ -4,10 +4,12 @@ from ._version import __version__
 from .codec import describe, from_array, to_array
 from .errors import ClusteringError, DecodeError, GraphError, MinigraphError
 from .pbfile import read_graph, write_graph
+from .quantize import Clustering, cluster
 
 __all__ = [
     "__version__",
     "MinigraphError", "DecodeError", "GraphError", "ClusteringError",
     "to_array", "from_array", "describe",
     "read_graph", "write_graph",
+    "cluster", "Clustering",
 ]
