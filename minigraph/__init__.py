@@ -2,9 +2,11 @@
 
 from ._version import __version__
 from .codec import describe, from_array, to_array
+from .compress import compress, converge_weights
 from .errors import ClusteringError, DecodeError, GraphError, MinigraphError
 from .pbfile import read_graph, write_graph
 from .quantize import Clustering, cluster
+from .report import Report, TensorReport
 
 __all__ = [
     "__version__",
@@ -12,4 +14,5 @@ __all__ = [
     "to_array", "from_array", "describe",
     "read_graph", "write_graph",
     "cluster", "Clustering",
+    "compress", "converge_weights", "Report", "TensorReport",
 ]

@@ -13,6 +13,7 @@ from .errors import DecodeError
 from .schema import TensorProto
 
 __all__ = ["TensorInfo", "describe", "to_array", "stored_values", "from_array", "set_values",
+           "content_of", "set_placeholder",
            "bfloat16_to_float32", "float32_to_bfloat16"]
 
 _BF16 = 14
@@ -217,11 +218,41 @@ def _resolve_dtype(array: np.ndarray, dtype: int | str | None) -> DTypeInfo:
     return dtypes.lookup(int(dtype))
 
 
+def _content(values: np.ndarray, info: DTypeInfo) -> np.ndarray:
+    """``values`` as a C-contiguous little-endian array of the storage dtype (no copy if it is)."""
+    if info.enum == _BF16:
+        return float32_to_bfloat16(values).astype("<u2", copy=False)
+    return np.ascontiguousarray(values, dtype=info.storage)
+
+
 def _payload(values: np.ndarray, info: DTypeInfo) -> bytes:
     """Little-endian C-order bytes of ``values`` in the storage dtype of ``info``."""
-    if info.enum == _BF16:
-        return float32_to_bfloat16(values).astype("<u2").tobytes()
-    return np.ascontiguousarray(values, dtype=info.storage).tobytes()
+    return _content(values, info).tobytes()
+
+
+def content_of(values: np.ndarray, dtype: int) -> memoryview:
+    """The ``tensor_content`` bytes ``set_values`` would write, as a buffer (no copy if possible).
+
+    Raises
+    ------
+    DecodeError
+        For dtypes numpy cannot hold and for DT_STRING.
+    """
+    info = dtypes.lookup(dtype)
+    if info.enum == _STRING:
+        raise DecodeError("DT_STRING tensors have no tensor_content")
+    return memoryview(_content(np.asarray(values).reshape(-1), info)).cast("B")
+
+
+def set_placeholder(tensor: TensorProto, marker: bytes) -> None:
+    """Put ``marker`` in ``tensor_content`` (typed field cleared) for a writer to swap out.
+
+    The tensor is inconsistent until the real content replaces the marker: see
+    ``pbfile.serialize_spliced``, which writes the bytes of :func:`content_of` in its place.
+    """
+    info = dtypes.lookup(tensor.dtype)
+    tensor.ClearField(info.field)
+    tensor.tensor_content = marker
 
 
 def from_array(array: npt.ArrayLike, dtype: int | str | None = None) -> TensorProto:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zlib
 from pathlib import Path
-from typing import Union
+from typing import Iterable, Mapping, Union
 
 from google.protobuf import message as pb_message
 from google.protobuf import text_format
@@ -14,8 +15,8 @@ from .errors import GraphError, MinigraphError
 from .graph import check_graph
 from .schema import GraphDef
 
-__all__ = ["read_graph", "write_graph", "parse_graph", "serialize_graph", "write_atomic",
-           "is_text_path", "MAX_PROTO_BYTES"]
+__all__ = ["read_graph", "write_graph", "parse_graph", "serialize_graph", "serialize_spliced",
+           "write_atomic", "is_text_path", "MAX_PROTO_BYTES"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -118,8 +119,12 @@ def serialize_graph(graph_def: GraphDef, *, text: bool = False) -> bytes:
     return graph_def.SerializeToString(deterministic=True)
 
 
-def write_atomic(path: PathLike, data: bytes) -> None:
-    """Write bytes to ``path`` atomically: a temp file beside it, fsync, then rename over it.
+Chunk = Union[bytes, memoryview]
+
+
+def write_atomic(path: PathLike, data: bytes | Iterable[Chunk]) -> int:
+    """Write bytes (or a sequence of chunks) to ``path`` atomically: a temp file beside it, fsync,
+    then a rename over it. Returns the CRC-32 of what was written.
 
     Raises
     ------
@@ -127,14 +132,18 @@ def write_atomic(path: PathLike, data: bytes) -> None:
         If the directory is not writable or the disk fills; no partial file is left behind.
     """
     target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
+    chunks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                        dir=target.parent)
     except OSError as exc:
         raise GraphError(f"{target}: cannot write: {exc.strerror or exc}") from None
+    crc = 0
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in chunks:
+                handle.write(chunk)
+                crc = zlib.crc32(chunk, crc)
             handle.flush()
             os.fsync(handle.fileno())
         umask = os.umask(0)
@@ -147,6 +156,95 @@ def write_atomic(path: PathLike, data: bytes) -> None:
     except BaseException:
         os.unlink(tmp_name)
         raise
+    return crc
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+
+def _skip(buf: bytes, pos: int, wire_type: int) -> int:
+    """Position after a field's payload (length-delimited fields are handled by the caller)."""
+    if wire_type == 0:
+        return _read_varint(buf, pos)[1]
+    if wire_type in (1, 5):
+        return pos + (8 if wire_type == 1 else 4)
+    raise GraphError(f"unexpected wire type {wire_type} while splicing")  # groups: not in GraphDef
+
+
+def _splice(buf: bytes, start: int, end: int, hits: list[tuple[int, bytes]],
+            payloads: Mapping[bytes, Chunk]) -> tuple[list[Chunk], int]:
+    """Chunks of buf[start:end] (a message) with each marker field's payload replaced and the
+    lengths of every message enclosing one rewritten; returns (chunks, total length)."""
+    chunks: list[Chunk] = []
+    view = memoryview(buf)
+    flushed = pos = start
+    while pos < end and hits:
+        field_start = pos
+        tag, pos = _read_varint(buf, pos)
+        if tag & 7 != 2:
+            pos = _skip(buf, pos, tag & 7)
+            continue
+        length, body = _read_varint(buf, pos)
+        pos = body + length
+        inside = [hit for hit in hits if body <= hit[0] < pos]
+        if not inside:
+            continue
+        chunks.append(view[flushed:field_start])
+        offset, marker = inside[0]
+        if offset == body and length == len(marker):  # the marker field itself
+            inner: list[Chunk] = [payloads[marker]]
+            inner_length = memoryview(payloads[marker]).nbytes
+        else:
+            inner, inner_length = _splice(buf, body, pos, inside, payloads)
+        chunks += [_varint(tag), _varint(inner_length), *inner]
+        hits = [hit for hit in hits if hit not in inside]
+        flushed = pos
+    chunks.append(view[flushed:end])
+    total = sum(memoryview(chunk).nbytes for chunk in chunks)
+    return chunks, total
+
+
+def serialize_spliced(graph_def: GraphDef, payloads: Mapping[bytes, Chunk]) -> list[Chunk]:
+    """Deterministic binary serialization in chunks, each marker payload swapped for its bytes.
+
+    Every key of ``payloads`` must be the whole ``bytes`` value of exactly one field somewhere in
+    ``graph_def`` (a placeholder the caller put there). The result equals the serialization of
+    the graph with those fields holding the payloads instead, without building that graph or its
+    bytes: large payloads are written straight from their buffers.
+
+    Raises
+    ------
+    GraphError
+        If the result would reach protobuf's 2 GiB limit or a marker is not found once.
+    """
+    buf = serialize_graph(graph_def)
+    hits = []
+    for marker in payloads:
+        offset = buf.find(marker)
+        if offset < 0 or buf.find(marker, offset + 1) >= 0:
+            raise GraphError("internal: a splice marker is missing or not unique")
+        hits.append((offset, marker))
+    chunks, total = _splice(buf, 0, len(buf), sorted(hits), payloads)
+    if total > MAX_PROTO_BYTES:
+        raise GraphError(f"graph would serialize to {total} bytes, over protobuf's 2 GiB limit")
+    return chunks
 
 
 def write_graph(graph_def: GraphDef, path: PathLike, *, text: bool | None = None) -> None:

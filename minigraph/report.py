@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from .summary import GraphSummary
 
-__all__ = ["FORMAT_VERSION", "inspect_dict", "render_inspect", "render_table", "format_bytes"]
+__all__ = ["FORMAT_VERSION", "TensorReport", "Report", "inspect_dict", "render_inspect",
+           "render_compress", "render_table", "format_bytes"]
 
 # Bumped whenever a key changes meaning or disappears (adding keys does not bump it).
 FORMAT_VERSION = 1
@@ -85,3 +88,121 @@ def render_inspect(result: dict[str, Any]) -> str:
     parts += ["", render_table(("dtype", "consts", "elements", "bytes"), dtype_rows,
                                (False, True, True, True))]
     return "\n".join(parts)
+
+
+@dataclass
+class TensorReport:
+    """What compression did to one Const: ``skipped`` holds the reason when it was left alone."""
+
+    name: str
+    function: str | None
+    dtype: str
+    shape: tuple[int, ...]
+    elements: int
+    skipped: str | None = None
+    method: str | None = None
+    iterations: int | None = None
+    distinct_before: int | None = None
+    distinct_after: int | None = None
+    mse: float | None = None
+    sqnr_db: float | None = None
+    max_abs_error: float | None = None
+
+    @property
+    def clustered(self) -> bool:
+        """True when the tensor's values were replaced by centroids."""
+        return self.skipped is None and self.distinct_after is not None
+
+
+@dataclass
+class Report:
+    """The result of compressing one graph: options used, one row per Const, sorted by name.
+
+    The command line adds file-level facts (paths, sizes before and after) under ``files``.
+    """
+
+    tensors: list[TensorReport]
+    n_clusters: int
+    global_clusters: bool
+    method: str
+    init: str
+    seed: int
+    min_n_weights: int
+    whitelisted: list[str]
+    elapsed_seconds: float
+    files: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def clustered(self) -> list[TensorReport]:
+        """Rows of the tensors that were clustered."""
+        return [row for row in self.tensors if row.clustered]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: snake_case keys, sizes in bytes, no NaN or infinity (None instead)."""
+        rows = []
+        for row in self.tensors:
+            item = asdict(row)
+            item["shape"] = list(row.shape)
+            item["clustered"] = row.clustered
+            rows.append({k: _finite(v) for k, v in item.items()})
+        clustered = self.clustered
+        return {
+            **self.files,
+            "options": {"n_clusters": self.n_clusters, "global_clusters": self.global_clusters,
+                        "method": self.method, "init": self.init, "seed": self.seed,
+                        "min_n_weights": self.min_n_weights, "whitelisted": self.whitelisted},
+            "tensors": rows,
+            "totals": {"consts": len(rows), "clustered": len(clustered),
+                       "skipped": len(rows) - len(clustered),
+                       "weights_clustered": sum(row.elements for row in clustered),
+                       "elapsed_seconds": round(self.elapsed_seconds, 4)},
+        }
+
+    def to_text(self) -> str:
+        """The human table (see :func:`render_compress`)."""
+        return render_compress(self.to_dict())
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def render_compress(result: dict[str, Any]) -> str:
+    """The text form of :meth:`Report.to_dict`: clustered Consts, skipped ones, totals."""
+    done = [t for t in result["tensors"] if t["clustered"]]
+    left = [t for t in result["tensors"] if not t["clustered"]]
+    parts = []
+    if "file" in result:
+        parts.append(f"{result['file']} -> {result.get('output') or '(not written)'}")
+    if done:
+        rows = [(t["name"], t["dtype"], _shape_text(t["shape"]), t["elements"],
+                 f"{t['distinct_before']} -> {t['distinct_after']}", _num(t["mse"], ".3g"),
+                 _num(t["sqnr_db"], ".1f"), _num(t["max_abs_error"], ".3g")) for t in done]
+        parts += ["", render_table(("clustered", "dtype", "shape", "elements", "distinct",
+                                    "mse", "sqnr_db", "max_abs_err"), rows,
+                                   (False, False, False, True, True, True, True, True))]
+    if left:
+        rows = [(t["name"], t["dtype"], _shape_text(t["shape"]), t["elements"], t["skipped"])
+                for t in left]
+        parts += ["", render_table(("skipped", "dtype", "shape", "elements", "reason"), rows,
+                                   (False, False, False, True, False))]
+    totals = result["totals"]
+    line = (f"{totals['clustered']} of {totals['consts']} consts clustered "
+            f"({totals['weights_clustered']} weights, k={result['options']['n_clusters']}"
+            f"{', global codebook' if result['options']['global_clusters'] else ''})")
+    sizes = []
+    if "bytes_before" in result:
+        sizes.append(f"file {format_bytes(result['bytes_before'])} -> "
+                     f"{format_bytes(result['bytes_after'])}")
+    if result.get("gzip_bytes_before") is not None:
+        before, after = result["gzip_bytes_before"], result["gzip_bytes_after"]
+        sizes.append(f"gzip -9 {format_bytes(before)} -> {format_bytes(after)} "
+                     f"({before / max(after, 1):.2f}x smaller)")
+    seconds = result.get("elapsed_seconds", totals["elapsed_seconds"])
+    sizes.append(f"{seconds:.2f} s")
+    parts += ["", line, "; ".join(sizes)]
+    return "\n".join(parts).lstrip("\n")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -34,3 +36,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def expected() -> dict:
     """Facts TensorFlow reported when it made the fixtures (tests/fixtures/expected.json)."""
     return json.loads((FIXTURES / "expected.json").read_text())
+
+
+def digest_values(values) -> str:
+    """The hash the fixture maker took of TensorFlow's decoded values (tests/fixtures/README.md):
+    C-order little-endian bytes; bfloat16 as float32; strings as (8-byte length + bytes) each."""
+    if isinstance(values, bytes):  # TensorFlow returns a 0-d string as bare bytes
+        values = np.array(values, dtype=object)
+    if values.dtype == object:
+        blob = b"".join(len(v).to_bytes(8, "little") + v for v in values.reshape(-1).tolist())
+    else:
+        if values.dtype.name == "bfloat16":
+            values = values.astype(np.float32)
+        blob = np.ascontiguousarray(values).astype(values.dtype.newbyteorder("<")).tobytes()
+    return hashlib.sha256(blob).hexdigest()

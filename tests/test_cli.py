@@ -95,3 +95,128 @@ def test_version_and_help_exit_0():
     assert run("inspect", "--version").stdout.strip() == f"minigraph {__version__}"
     helped = run("inspect", "--help")
     assert helped.returncode == 0 and "exit codes" in helped.stdout
+
+
+# ---- compression ---------------------------------------------------------------------------
+
+def _copy(tmp_path, model="mlp_digits.pb"):
+    target = tmp_path / model
+    target.write_bytes((FIXTURES / model).read_bytes())
+    return target
+
+
+def test_compress_writes_file_dot_min_and_leaves_the_input_alone(tmp_path):
+    model = _copy(tmp_path)
+    before = model.read_bytes()
+    result = run(model)
+    assert result.returncode == 0, result.stderr
+    assert model.read_bytes() == before
+    assert (tmp_path / "mlp_digits.pb.min").exists()
+    assert "clustered" in result.stdout and "-> " in result.stdout
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal
+
+
+def test_json_report_is_one_object_with_sizes_and_sorted_tensors(tmp_path):
+    model = _copy(tmp_path)
+    result = run(model, "--json", "--gzip", "-k", "16")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["format_version"] == 1 and report["failed"] == []
+    entry = report["files"][0]
+    names = [t["name"] for t in entry["tensors"]]
+    assert names == sorted(names)
+    assert entry["bytes_before"] == model.stat().st_size
+    assert entry["bytes_after"] == (tmp_path / "mlp_digits.pb.min").stat().st_size
+    assert entry["gzip_bytes_after"] < entry["gzip_bytes_before"]
+    assert entry["options"]["n_clusters"] == 16
+    assert entry["verified"] is True
+
+
+def test_the_2016_flag_spellings_and_their_kebab_twins(tmp_path):
+    model = _copy(tmp_path)
+    for flags in (["--n_clusters=8", "--min_n_weights=1000", "--global_clusters",
+                   "--whitelisted=dense2/MatMul/ReadVariableOp/resource,dense3/*"],
+                  ["--n-clusters=8", "--min-n-weights=1000", "--global-clusters",
+                   "--whitelisted", "dense2/MatMul/ReadVariableOp/resource",
+                   "--whitelisted", "dense3/*"]):
+        result = run(model, "--json", "--force", *flags)
+        assert result.returncode == 0, result.stderr
+        entry = json.loads(result.stdout)["files"][0]
+        assert entry["options"]["global_clusters"] is True
+        rows = {t["name"]: t for t in entry["tensors"]}
+        assert rows["dense1/MatMul/ReadVariableOp/resource"]["clustered"]
+        assert rows["dense1/MatMul/ReadVariableOp/resource"]["distinct_after"] <= 8
+        assert rows["dense2/MatMul/ReadVariableOp/resource"]["skipped"] == "whitelisted"
+        assert rows["dense3/MatMul/ReadVariableOp/resource"]["skipped"] == "whitelisted"
+        assert rows["dense1/add/ReadVariableOp/resource"]["skipped"].startswith("too small")
+
+
+def test_existing_output_is_refused_without_force(tmp_path):
+    model = _copy(tmp_path)
+    out = tmp_path / "mlp_digits.pb.min"
+    out.write_bytes(b"keep me")
+    result = run(model)
+    assert result.returncode == 1 and "already exists" in result.stderr
+    assert out.read_bytes() == b"keep me"
+    assert run(model, "--force").returncode == 0
+    assert out.read_bytes() != b"keep me"
+
+
+def test_output_over_the_input_is_refused_even_with_force(tmp_path):
+    model = _copy(tmp_path)
+    before = model.read_bytes()
+    result = run(model, "-o", model, "--force")
+    assert result.returncode == 1 and "input file itself" in result.stderr
+    assert model.read_bytes() == before
+
+
+def test_one_bad_file_fails_alone_and_nothing_is_written_for_it(tmp_path):
+    good = _copy(tmp_path)
+    bad = tmp_path / "bad.pb"
+    bad.write_bytes(b"\x0a\xff\xff\xff\xff\x0f")
+    result = run(bad, good, tmp_path / "missing.pb")
+    assert result.returncode == 1
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2 and all(e.startswith("minigraph: error: ") for e in errors)
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "bad.pb.min").exists() and (tmp_path / "mlp_digits.pb.min").exists()
+    assert "2 of 3 files failed" in result.stdout
+
+
+def test_unwritable_directory_exit_1_and_no_temp_files(tmp_path):
+    model = _copy(tmp_path)
+    result = run(model, "-o", tmp_path / "no_such_dir" / "out.pb")
+    assert result.returncode == 1 and "cannot write" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp_digits.pb"]
+
+
+def test_text_input_gives_text_output(tmp_path):
+    from minigraph import read_graph, write_graph
+    write_graph(read_graph(FIXTURES / "mlp_digits.pb"), tmp_path / "m.pbtxt")
+    assert run(tmp_path / "m.pbtxt", "-k", "8").returncode == 0
+    assert (tmp_path / "m.pbtxt.min").read_bytes().startswith(b"node {")
+
+
+def test_output_is_identical_across_two_processes(tmp_path):
+    model = _copy(tmp_path, "cnn_digits.pb")
+    run(model, "-o", tmp_path / "a.pb", "--init", "random", "--seed", "3")
+    run(model, "-o", tmp_path / "b.pb", "--init", "random", "--seed", "3")
+    assert (tmp_path / "a.pb").read_bytes() == (tmp_path / "b.pb").read_bytes()
+
+
+@pytest.mark.parametrize("args", [
+    ["--n_clusters=0", "x.pb"], ["--n-clusters=many", "x.pb"], ["--method", "fast", "x.pb"],
+    [], ["-o", "out.pb", "a.pb", "b.pb"],
+])
+def test_compress_usage_errors_exit_2(args, tmp_path):
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_lists_exit_codes_and_2016_flags():
+    result = run("--help")
+    assert result.returncode == 0
+    for word in ("exit codes", "--n_clusters", "--global_clusters", "--whitelisted",
+                 "--min_n_weights", "--no-verify"):
+        assert word in result.stdout

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -14,7 +12,7 @@ from minigraph import DecodeError, MinigraphError, codec, from_array, read_graph
 from minigraph.graph import iter_consts
 from minigraph.schema import TensorProto
 
-from conftest import FIXTURES, MODELS
+from conftest import FIXTURES, MODELS, digest_values
 
 # TensorFlow's facts, written out independently of minigraph/dtypes.py so that a wrong row there
 # fails here: DataType number → (numpy dtype of one element, typed value field).
@@ -197,15 +195,6 @@ def test_set_values_keeps_dtype_shape_and_other_fields():
     assert to_array(tensor).tolist() == [[1, 2], [3, 4]]
 
 
-def _tf_bytes_digest(values: np.ndarray) -> str:
-    """The hash the fixture maker took of TensorFlow's decoded values (see its README)."""
-    if values.dtype == object:
-        blob = b"".join(len(v).to_bytes(8, "little") + v for v in values.reshape(-1).tolist())
-    else:
-        blob = np.ascontiguousarray(values).astype(values.dtype.newbyteorder("<")).tobytes()
-    return hashlib.sha256(blob).hexdigest()
-
-
 @pytest.mark.parametrize("model", MODELS)
 def test_every_fixture_const_decodes_to_tensorflows_bytes(model, expected):
     facts = expected[model]["consts"]
@@ -213,7 +202,7 @@ def test_every_fixture_const_decodes_to_tensorflows_bytes(model, expected):
     for ref in iter_consts(read_graph(FIXTURES / model)):
         values = to_array(ref.tensor)
         seen[ref.name] = {"dtype": codec.describe(ref.tensor).dtype_name,
-                          "shape": list(values.shape), "sha256": _tf_bytes_digest(values)}
+                          "shape": list(values.shape), "sha256": digest_values(values)}
     assert sorted(seen) == sorted(facts)
     for name, fact in facts.items():
         got = seen[name]

@@ -1,0 +1,401 @@
+"""Orchestration: choose the Consts to cluster, cluster them, write centroids back, report."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import codec, dtypes, pbfile
+from .errors import ClusteringError, DecodeError
+from .graph import ConstRef, iter_consts
+from .quantize import INITS, METHODS, cluster
+from .report import Report, TensorReport
+from .schema import GraphDef
+
+__all__ = ["Options", "compress", "compress_in_place", "plan_compression", "write_compressed",
+           "converge_weights"]
+
+_log = logging.getLogger("minigraph")
+_CHUNK = 1 << 20  # elements per step when measuring error, to keep float64 temporaries small
+_MAX_EXPAND_BYTES = 1 << 31  # a padded list is expanded only below protobuf's own size limit
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to cluster and how; the defaults are the 2016 tool's (k = 256, 256 weights minimum)."""
+
+    n_clusters: int = 256
+    global_clusters: bool = False
+    whitelisted: tuple[str, ...] = ()
+    min_n_weights: int = 256
+    method: str = "auto"
+    init: str = "auto"
+    seed: int = 0
+    workers: int | None = None
+
+    def validate(self) -> Options:
+        """Check every option up front, so a bad one fails before any work is done."""
+        k = self.n_clusters
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ClusteringError(f"n_clusters must be an integer ≥ 1, got {k!r}")
+        m = self.min_n_weights
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
+            raise ClusteringError(f"min_n_weights must be an integer ≥ 0, got {m!r}")
+        if self.method not in METHODS:
+            raise ClusteringError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.init not in INITS:
+            raise ClusteringError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+            raise ClusteringError(f"workers must be an integer ≥ 1, got {self.workers!r}")
+        patterns = tuple(p.strip() for p in self.whitelisted if p and p.strip())
+        return replace(self, whitelisted=patterns)
+
+
+@dataclass
+class _Job:
+    ref: ConstRef
+    info: codec.TensorInfo
+    row: TensorReport
+    new: np.ndarray | None = None  # the new values, once clustered
+
+
+Change = Tuple[ConstRef, np.ndarray]
+
+
+def _is_whitelisted(ref: ConstRef, patterns: Sequence[str]) -> bool:
+    names = [ref.name] if ref.function is None else [ref.name, ref.node.name]
+    return any(fnmatch.fnmatchcase(name, p) for name in names for p in patterns)
+
+
+def _skip_reason(ref: ConstRef, info: codec.TensorInfo, options: Options) -> str | None:
+    """Why a Const is not clustered, or None when it is a candidate."""
+    if info.dtype not in dtypes.FLOAT_TYPES:
+        return f"not float ({info.dtype_name})"
+    if _is_whitelisted(ref, options.whitelisted):
+        return "whitelisted"
+    if info.n_elements < options.min_n_weights:
+        return f"too small ({info.n_elements} < {options.min_n_weights} weights)"
+    if info.encoding in ("splat", "zeros", "empty"):
+        return f"stored as one value ({info.encoding})"
+    if info.max_distinct <= options.n_clusters and not options.global_clusters:
+        # (A global codebook takes these too: the whole graph must end with at most k values.)
+        return f"≤ {options.n_clusters} distinct values"
+    if info.encoding == "padded" and info.n_elements * 8 > _MAX_EXPAND_BYTES:
+        return f"padded list of {info.n_elements} elements too large to expand"
+    return None
+
+
+def _with_place(ref: ConstRef, exc: DecodeError) -> DecodeError:
+    where = f"node '{ref.node.name}'"
+    if ref.function is not None:
+        where += f" in library function '{ref.function}'"
+    return DecodeError(f"{where}: {exc}")
+
+
+def _select(graph_def: GraphDef, options: Options) -> tuple[list[_Job], list[TensorReport]]:
+    jobs, rows = [], []
+    for ref in iter_consts(graph_def):
+        try:
+            info = codec.describe(ref.tensor)
+        except DecodeError as exc:
+            raise _with_place(ref, exc) from None
+        row = TensorReport(name=ref.name, function=ref.function, dtype=info.dtype_name,
+                           shape=info.shape, elements=info.n_elements)
+        rows.append(row)
+        reason = _skip_reason(ref, info, options)
+        if reason is None:
+            jobs.append(_Job(ref, info, row))
+        else:
+            row.skipped = reason
+    return jobs, rows
+
+
+def _decode(job: _Job) -> np.ndarray:
+    """The tensor's values, flat (a read-only view of tensor_content where possible)."""
+    return codec.to_array(job.ref.tensor).reshape(-1)
+
+
+def _round_codebook(centroids: np.ndarray, dtype_enums: Iterable[int]) -> np.ndarray:
+    """Centroids rounded through every given dtype, so each dtype holds exactly these values.
+
+    With one dtype this is plain rounding; for a global codebook over mixed dtypes it makes the
+    same k values representable in all of them, so the whole graph holds at most k values and a
+    second run finds nothing to change.
+    """
+    book = np.asarray(centroids, dtype=np.float64)
+    for enum in sorted(set(dtype_enums)):
+        info = dtypes.lookup(enum)
+        with np.errstate(over="ignore"):
+            if enum == 14:  # bfloat16: round in float32, then to 16 bits, nearest-even
+                narrow = codec.bfloat16_to_float32(
+                    codec.float32_to_bfloat16(book.astype(np.float32)))
+            else:
+                narrow = book.astype(info.array)
+        # A centroid beyond a dtype's range stays as it is: that dtype's tensors cannot hold
+        # values near it, so only wider tensors use it.
+        book = np.where(np.isfinite(narrow), narrow.astype(np.float64), book)
+    return book
+
+
+def _fill(values: np.ndarray, labels: np.ndarray, book: np.ndarray) -> np.ndarray:
+    """New values: the codebook entry of each label, non-finite values kept where they were."""
+    with np.errstate(over="ignore"):  # entries beyond this dtype's range are never labelled here
+        new = np.take(book.astype(values.dtype), labels)
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values)
+        if bad.any():
+            new[bad] = values[bad]
+    return new
+
+
+def _measure(row: TensorReport, old: np.ndarray, new: np.ndarray) -> None:
+    """MSE, SQNR (dB) and max abs error over the finite values, in float64 chunks."""
+    sq_err = sq_sig = 0.0
+    worst, count = 0.0, 0
+    for start in range(0, old.size, _CHUNK):
+        a = old[start:start + _CHUNK].astype(np.float64)
+        b = new[start:start + _CHUNK].astype(np.float64)
+        finite = np.isfinite(a)
+        if not finite.all():
+            a, b = a[finite], b[finite]
+        d = b - a
+        count += a.size
+        if a.size:
+            sq_err += float(np.dot(d, d))
+            sq_sig += float(np.dot(a, a))
+            worst = max(worst, float(np.max(np.abs(d))))
+    row.mse = sq_err / count if count else 0.0
+    row.max_abs_error = worst
+    row.sqnr_db = 10.0 * np.log10(sq_sig / sq_err) if sq_err > 0 and sq_sig > 0 else None
+
+
+def _distinct_after(book: np.ndarray, labels: np.ndarray) -> int:
+    used = np.bincount(labels.reshape(-1), minlength=book.size)[:book.size] > 0
+    return int(np.unique(book[used]).size)
+
+
+def _finish(job: _Job, values: np.ndarray, labels: np.ndarray, book: np.ndarray) -> None:
+    """Compute one tensor's new values (kept on the job, not yet written) and its report row."""
+    new = _fill(values, labels, book)
+    _measure(job.row, values, new)
+    job.row.distinct_after = _distinct_after(book, labels)
+    job.new = new
+
+
+def _cluster_one(values: np.ndarray, enum: int, options: Options):
+    result = cluster(values, options.n_clusters, method=options.method, init=options.init,
+                     seed=options.seed)
+    book = None if result.method == "exact" else _round_codebook(result.centroids, [enum])
+    return result, book
+
+
+def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorReport], None]) -> None:
+    """Cluster tensors one by one, up to ``workers`` at a time, largest first.
+
+    Tensors run concurrently only while their total size stays within the largest one's, so the
+    peak memory is that of the largest tensor, not of the sum of the concurrent ones.
+    """
+    workers = options.workers or min(2, os.cpu_count() or 1)
+    pending = sorted(jobs, key=lambda job: -job.info.n_elements)
+    budget = max((job.info.n_elements for job in jobs), default=0)
+    running: dict[Future, tuple[_Job, np.ndarray]] = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while pending or running:
+            in_flight = sum(job.info.n_elements for job, _ in running.values())
+            while pending and len(running) < workers and (
+                    not running or in_flight + pending[0].info.n_elements <= budget):
+                job = pending.pop(0)
+                try:
+                    values = _decode(job)
+                except DecodeError as exc:
+                    raise _with_place(job.ref, exc) from None
+                running[pool.submit(_cluster_one, values, job.info.dtype, options)] = (job, values)
+                in_flight += job.info.n_elements
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                job, values = running.pop(future)
+                result, book = future.result()
+                job.row.distinct_before = result.n_distinct
+                job.row.method, job.row.iterations = result.method, result.iterations
+                if book is None:
+                    job.row.skipped = f"≤ {options.n_clusters} distinct values"
+                else:
+                    _finish(job, values, result.labels, book)
+                progress(job.row)
+
+
+def _run_global(jobs: list[_Job], options: Options, progress: Callable[[TensorReport], None]) -> None:
+    """One codebook over all selected tensors, each tensor rounded back to its own dtype."""
+    if not jobs:
+        return
+    decoded = []
+    for job in jobs:
+        try:
+            decoded.append(_decode(job))
+        except DecodeError as exc:
+            raise _with_place(job.ref, exc) from None
+    # float16/bfloat16/float32 values are all exact in float32; float64 needs float64.
+    wide = any(values.dtype == np.float64 for values in decoded)
+    pooled = np.concatenate([v.astype(np.float64 if wide else np.float32, copy=False)
+                             for v in decoded])
+    result = cluster(pooled, options.n_clusters, method=options.method, init=options.init,
+                     seed=options.seed)
+    del pooled
+    book = None
+    if result.method != "exact":
+        book = _round_codebook(result.centroids, [job.info.dtype for job in jobs])
+    start = 0
+    for job, values in zip(jobs, decoded):
+        labels = result.labels[start:start + values.size]
+        start += values.size
+        job.row.method, job.row.iterations = result.method, result.iterations
+        job.row.distinct_before = int(np.unique(values[np.isfinite(values)]).size)
+        if book is None:
+            job.row.skipped = f"≤ {options.n_clusters} distinct values (globally)"
+        else:
+            _finish(job, values, labels, book)
+        progress(job.row)
+
+
+Progress = Callable[[Optional[TensorReport], int, int], None]
+
+
+def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
+                     progress: Progress | None = None) -> tuple[Report, list[Change]]:
+    """Cluster the eligible Consts without writing anything back.
+
+    Returns the report and, per clustered tensor, its Const and new values (flat, in the
+    tensor's array dtype). ``progress``, if given, is called as
+    ``progress(row, weights_done, weights_total)`` once with ``row=None`` before any work, then
+    each time a selected tensor completes.
+    """
+    options = (options or Options()).validate()
+    started = time.perf_counter()
+    jobs, rows = _select(graph_def, options)
+    total = sum(job.info.n_elements for job in jobs)
+    done = 0
+    if progress is not None:
+        progress(None, 0, total)
+
+    def tick(row: TensorReport) -> None:
+        nonlocal done
+        done += row.elements
+        if progress is not None:
+            progress(row, done, total)
+
+    run = _run_global if options.global_clusters else _run_local
+    run(jobs, options, tick)
+    rows.sort(key=lambda row: row.name)
+    report = Report(tensors=rows, n_clusters=options.n_clusters,
+                    global_clusters=options.global_clusters, method=options.method,
+                    init=options.init, seed=options.seed, min_n_weights=options.min_n_weights,
+                    whitelisted=list(options.whitelisted),
+                    elapsed_seconds=time.perf_counter() - started)
+    return report, [(job.ref, job.new) for job in jobs if job.new is not None]
+
+
+def compress_in_place(graph_def: GraphDef, options: Options | None = None, *,
+                      progress: Progress | None = None) -> Report:
+    """Cluster the float Consts of ``graph_def`` in place (see :func:`compress`)."""
+    report, changes = plan_compression(graph_def, options, progress=progress)
+    for ref, values in changes:
+        codec.set_values(ref.tensor, values)
+    return report
+
+
+def write_compressed(graph_def: GraphDef, changes: Sequence[Change], path: str | os.PathLike,
+                     *, text: bool = False) -> int:
+    """Write ``graph_def`` with ``changes`` applied, atomically; returns the CRC-32 written.
+
+    Binary output never holds the new and old values together in one protobuf message: each
+    changed tensor gets a small placeholder and its values are streamed into the file in its
+    place (the bytes equal those of applying the changes and serializing). ``graph_def`` is left
+    holding the placeholders, so it is the caller's to discard.
+    """
+    if text:
+        for ref, values in changes:
+            codec.set_values(ref.tensor, values)
+        return pbfile.write_atomic(path, pbfile.serialize_graph(graph_def, text=True))
+    nonce = os.urandom(12)
+    payloads = {}
+    for index, (ref, values) in enumerate(changes):
+        marker = b"minigraph:" + nonce + index.to_bytes(4, "little")
+        codec.set_placeholder(ref.tensor, marker)
+        payloads[marker] = codec.content_of(values, ref.tensor.dtype)
+    return pbfile.write_atomic(path, pbfile.serialize_spliced(graph_def, payloads))
+
+
+def compress(graph_def: GraphDef, *, n_clusters: int = 256, global_clusters: bool = False,
+             whitelisted: Sequence[str] = (), min_n_weights: int = 256, method: str = "auto",
+             init: str = "auto", seed: int = 0, workers: int | None = None,
+             progress: Progress | None = None) -> tuple[GraphDef, Report]:
+    """Replace each eligible float Const's values by their cluster centroids.
+
+    Eligible: Const/HostConst nodes of dtype half, bfloat16, float or double, in the main graph
+    and in every library function, not whitelisted, with at least ``min_n_weights`` elements and
+    more than ``n_clusters`` distinct values. Everything else stays byte for byte as it was.
+
+    Parameters
+    ----------
+    graph_def : GraphDef
+        Not modified.
+    n_clusters : int
+        At most this many distinct finite values per tensor (per graph with ``global_clusters``).
+    global_clusters : bool
+        One codebook for all selected tensors instead of one per tensor.
+    whitelisted : sequence of str
+        Node names or shell-style patterns not to touch; library nodes match as
+        ``FUNCTION/NODE`` and by bare node name.
+    min_n_weights : int
+        Skip tensors with fewer elements.
+    method, init, seed
+        Passed to :func:`minigraph.cluster`.
+    workers : int, optional
+        Tensors clustered concurrently (default: up to 2 cores).
+    progress : callable, optional
+        Called as ``progress(row, weights_done, weights_total)``: once with ``row=None`` before
+        any work, then as each tensor completes.
+
+    Returns
+    -------
+    (GraphDef, Report)
+        The compressed copy and what was done to every Const.
+
+    Raises
+    ------
+    ClusteringError
+        For invalid options.
+    DecodeError
+        Naming the node, for an inconsistent tensor.
+    """
+    out = GraphDef()
+    out.CopyFrom(graph_def)
+    options = Options(n_clusters, global_clusters, tuple(whitelisted), min_n_weights, method,
+                      init, seed, workers)
+    return out, compress_in_place(out, options, progress=progress)
+
+
+def converge_weights(graph_def: GraphDef, whitelisted: Sequence[str] = (),
+                     global_clusters: bool = False, n_clusters: int = 256, verbose: bool = True,
+                     min_n_weights: int | None = None) -> GraphDef:
+    """The 2016 ``converge_weights.py`` entry point: same signature, returns the new GraphDef.
+
+    ``min_n_weights=None`` means no minimum (tensors with at most ``n_clusters`` values are
+    skipped anyway, as in 2016). With ``verbose``, one line per tensor is logged at INFO level to
+    the ``minigraph`` logger (library code does not print).
+    """
+    def log(row: TensorReport | None, done: int, total: int) -> None:
+        if row is not None:
+            _log.info("%s: %s", row.name, row.skipped or f"clustered, MSE {row.mse:.3g}")
+
+    out, _ = compress(graph_def, n_clusters=n_clusters, global_clusters=global_clusters,
+                      whitelisted=list(whitelisted), min_n_weights=min_n_weights or 0,
+                      progress=log if verbose else None)
+    return out
