@@ -76,10 +76,14 @@ def describe(tensor: TensorProto) -> TensorInfo:
         Unknown or unrepresentable dtype, negative dimension, ``tensor_content`` whose length is not
         elements × item size, more stored values than elements, a string tensor in ``tensor_content``.
     """
+    return _describe(tensor, tensor.tensor_content)
+
+
+def _describe(tensor: TensorProto, content: bytes) -> TensorInfo:
+    """:func:`describe`, given ``tensor.tensor_content`` (reading it copies the bytes)."""
     info = dtypes.lookup(tensor.dtype)
     shape = _shape(tensor)
     n_elements = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    content = tensor.tensor_content
     if content:
         if info.enum == _STRING:
             raise DecodeError("a DT_STRING tensor cannot be stored in tensor_content")
@@ -159,8 +163,9 @@ def stored_values(tensor: TensorProto) -> np.ndarray:
         As for :func:`describe`.
     """
     info = dtypes.lookup(tensor.dtype)
-    if describe(tensor).encoding == "content":
-        flat = np.frombuffer(tensor.tensor_content, dtype=info.storage)
+    content = tensor.tensor_content
+    if _describe(tensor, content).encoding == "content":
+        flat = np.frombuffer(content, dtype=info.storage)
     else:
         flat = _stored_values(tensor, info)
     return bfloat16_to_float32(flat) if info.enum == _BF16 else flat
@@ -188,9 +193,10 @@ def to_array(tensor: TensorProto) -> np.ndarray:
         As for :func:`describe`.
     """
     info = dtypes.lookup(tensor.dtype)
-    meta = describe(tensor)
+    content = tensor.tensor_content
+    meta = _describe(tensor, content)
     if meta.encoding == "content":
-        flat = np.frombuffer(tensor.tensor_content, dtype=info.storage)
+        flat = np.frombuffer(content, dtype=info.storage)
     elif meta.encoding in ("empty", "zeros"):
         flat = np.zeros(meta.n_elements, dtype=info.storage)
         if info.enum == _STRING:

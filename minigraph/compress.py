@@ -15,7 +15,7 @@ import numpy as np
 from . import codec, dtypes, pbfile
 from .errors import ClusteringError, DecodeError
 from .graph import ConstRef, iter_consts
-from .quantize import INITS, METHODS, cluster
+from .quantize import INITS, METHODS, cluster, substitute
 from .report import Report, TensorReport
 from .schema import GraphDef
 
@@ -23,7 +23,6 @@ __all__ = ["Options", "compress", "compress_in_place", "plan_compression", "writ
            "converge_weights"]
 
 _log = logging.getLogger("minigraph")
-_CHUNK = 1 << 20  # elements per step when measuring error, to keep float64 temporaries small
 _MAX_EXPAND_BYTES = 1 << 31  # a padded list is expanded only below protobuf's own size limit
 
 
@@ -144,56 +143,23 @@ def _round_codebook(centroids: np.ndarray, dtype_enums: Iterable[int]) -> np.nda
     return book
 
 
-def _fill(values: np.ndarray, labels: np.ndarray, book: np.ndarray) -> np.ndarray:
-    """New values: the codebook entry of each label, non-finite values kept where they were."""
-    with np.errstate(over="ignore"):  # entries beyond this dtype's range are never labelled here
-        new = np.take(book.astype(values.dtype), labels)
-    if values.dtype.kind == "f":
-        bad = ~np.isfinite(values)
-        if bad.any():
-            new[bad] = values[bad]
-    return new
-
-
-def _measure(row: TensorReport, old: np.ndarray, new: np.ndarray) -> None:
-    """MSE, SQNR (dB) and max abs error over the finite values, in float64 chunks."""
-    sq_err = sq_sig = 0.0
-    worst, count = 0.0, 0
-    for start in range(0, old.size, _CHUNK):
-        a = old[start:start + _CHUNK].astype(np.float64)
-        b = new[start:start + _CHUNK].astype(np.float64)
-        finite = np.isfinite(a)
-        if not finite.all():
-            a, b = a[finite], b[finite]
-        d = b - a
-        count += a.size
-        if a.size:
-            sq_err += float(np.dot(d, d))
-            sq_sig += float(np.dot(a, a))
-            worst = max(worst, float(np.max(np.abs(d))))
-    row.mse = sq_err / count if count else 0.0
-    row.max_abs_error = worst
-    row.sqnr_db = 10.0 * np.log10(sq_sig / sq_err) if sq_err > 0 and sq_sig > 0 else None
-
-
-def _distinct_after(book: np.ndarray, labels: np.ndarray) -> int:
-    used = np.bincount(labels.reshape(-1), minlength=book.size)[:book.size] > 0
-    return int(np.unique(book[used]).size)
-
-
 def _finish(job: _Job, values: np.ndarray, labels: np.ndarray, book: np.ndarray) -> None:
-    """Compute one tensor's new values (kept on the job, not yet written) and its report row."""
-    new = _fill(values, labels, book)
-    _measure(job.row, values, new)
-    job.row.distinct_after = _distinct_after(book, labels)
+    """Compute one tensor's new values (kept on the job, not yet written) and its report row:
+    each finite value becomes its codebook entry, NaN and ±Inf stay where they were."""
+    new, errors = substitute(values, labels.reshape(-1), book)
+    row = job.row
+    row.mse, row.max_abs_error, row.sqnr_db = errors.mse, errors.max_abs_error, errors.sqnr_db
+    row.distinct_after = errors.distinct
     job.new = new
 
 
-def _cluster_one(values: np.ndarray, enum: int, options: Options):
+def _cluster_one(job: _Job, values: np.ndarray, options: Options):
+    """Cluster one tensor and compute its new values (runs on a worker thread)."""
     result = cluster(values, options.n_clusters, method=options.method, init=options.init,
                      seed=options.seed)
-    book = None if result.method == "exact" else _round_codebook(result.centroids, [enum])
-    return result, book
+    if result.method != "exact":
+        _finish(job, values, result.labels, _round_codebook(result.centroids, [job.info.dtype]))
+    return result
 
 
 def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorReport], None]) -> None:
@@ -205,10 +171,10 @@ def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorRep
     workers = options.workers or min(2, os.cpu_count() or 1)
     pending = sorted(jobs, key=lambda job: -job.info.n_elements)
     budget = max((job.info.n_elements for job in jobs), default=0)
-    running: dict[Future, tuple[_Job, np.ndarray]] = {}
+    running: dict[Future, _Job] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while pending or running:
-            in_flight = sum(job.info.n_elements for job, _ in running.values())
+            in_flight = sum(job.info.n_elements for job in running.values())
             while pending and len(running) < workers and (
                     not running or in_flight + pending[0].info.n_elements <= budget):
                 job = pending.pop(0)
@@ -216,18 +182,17 @@ def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorRep
                     values = _decode(job)
                 except DecodeError as exc:
                     raise _with_place(job.ref, exc) from None
-                running[pool.submit(_cluster_one, values, job.info.dtype, options)] = (job, values)
+                running[pool.submit(_cluster_one, job, values, options)] = job
                 in_flight += job.info.n_elements
+                del values
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in done:
-                job, values = running.pop(future)
-                result, book = future.result()
+                job = running.pop(future)
+                result = future.result()
                 job.row.distinct_before = result.n_distinct
                 job.row.method, job.row.iterations = result.method, result.iterations
-                if book is None:
+                if result.method == "exact":
                     job.row.skipped = f"≤ {options.n_clusters} distinct values"
-                else:
-                    _finish(job, values, result.labels, book)
                 progress(job.row)
 
 

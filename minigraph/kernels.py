@@ -560,3 +560,132 @@ def assign_labels(values, thresholds, labels):
         if v == np.inf:
             pos = 0
         labels[i] = pos
+
+
+@_jit(inline="always")
+def _float32_key(u):
+    """Order-preserving unsigned key of a float32 bit pattern (-0.0 folded onto +0.0)."""
+    if u == np.uint32(0x80000000):
+        u = np.uint32(0)
+    if u >> np.uint32(31):
+        return ~u
+    return u | np.uint32(0x80000000)
+
+
+@_jit
+def bin_float32(values, bits, drop, count, first, s1, s2, top):
+    """Histogram float32 values into bins of their order-preserving bit key, with exact sums.
+
+    values: float32 (n,); bits: the same memory viewed as uint32. A value's bin is its key
+    >> drop, so bins are contiguous, ascending value ranges of relative width 2**(drop - 23).
+    Per bin, all (2**(32 - drop),), IN/OUT, zero-initialised by the caller: count (int64),
+    first (float64, the first value seen, set here), s1 and s2 (float64, sums of value - first
+    and of its square: small numbers, so no cancellation), top (uint32, the largest key).
+    NaN and +-inf are skipped. Returns the number of finite values. O(n), one pass: what
+    replaces the sort for large float32 tensors.
+    """
+    n_finite = 0
+    for i in range(values.shape[0]):
+        u = bits[i]
+        if (u & np.uint32(0x7F800000)) == np.uint32(0x7F800000):
+            continue
+        key = _float32_key(u)
+        b = key >> drop
+        v = float(values[i])
+        if count[b] == 0:
+            first[b] = v
+        d = v - first[b]
+        count[b] += 1
+        s1[b] += d
+        s2[b] += d * d
+        if key > top[b]:
+            top[b] = key
+        n_finite += 1
+    return n_finite
+
+
+@_jit
+def distinct_in_bins(bits, drop, row, seen, distinct):
+    """Count distinct finite float32 values per bin (see bin_float32) with one bitmap per bin.
+
+    row: int64 (2**(32 - drop),), the bitmap row of each bin or -1 for bins not to count;
+    seen: uint64 (rows, 2**drop // 64), IN/OUT, zeroed; distinct: int64 (rows,), IN/OUT, zeroed.
+    O(n) plus the bitmaps' size.
+    """
+    mask = (np.uint32(1) << np.uint32(drop)) - np.uint32(1)
+    for i in range(bits.shape[0]):
+        u = bits[i]
+        if (u & np.uint32(0x7F800000)) == np.uint32(0x7F800000):
+            continue
+        key = _float32_key(u)
+        r = row[key >> drop]
+        if r < 0:
+            continue
+        low = key & mask
+        word = low >> np.uint32(6)
+        flag = np.uint64(1) << np.uint64(low & np.uint32(63))
+        if not seen[r, word] & flag:
+            seen[r, word] |= flag
+            distinct[r] += 1
+
+
+
+@_jit
+def label_float32(values, bits, drop, lut, mixed, thresholds, labels):
+    """Label float32 values through a per-bin table, searching only in bins a threshold splits.
+
+    values: float32 (n,); bits: the same memory as uint32; bins as in bin_float32. lut: (bins,)
+    the label of every value of a bin, where mixed[b] == 0; mixed: uint8 (bins,). thresholds:
+    float64 (p,), ascending, p a power of two, padded with +inf (see assign_labels). labels:
+    unsigned ints (n,), OUT; NaN and +-inf get 0. O(n) plus O(log p) per value of a mixed bin.
+    """
+    p = thresholds.shape[0]
+    for i in range(values.shape[0]):
+        u = bits[i]
+        if (u & np.uint32(0x7F800000)) == np.uint32(0x7F800000):
+            labels[i] = 0
+            continue
+        b = _float32_key(u) >> drop
+        if not mixed[b]:
+            labels[i] = lut[b]
+            continue
+        v = float(values[i])
+        pos = 0
+        h = p
+        while h > 1:
+            h >>= 1
+            if thresholds[pos + h - 1] < v:
+                pos += h
+        if thresholds[pos] < v:
+            pos += 1
+        labels[i] = pos
+
+
+@_jit
+def apply_codebook(values, labels, book, out, used):
+    """Replace each finite value by its codebook entry and measure the error, in one pass.
+
+    values: float (n,); labels: unsigned ints (n,); book: (k,) in values' dtype; out: (n,) in
+    values' dtype, OUT (non-finite values are copied unchanged); used: uint8 (k,), IN/OUT, set
+    to 1 for every label of a finite value. Returns (sum of squared errors, sum of squared
+    values, largest absolute error, number of finite values), errors in float64. O(n).
+    """
+    sse = 0.0
+    signal = 0.0
+    worst = 0.0
+    n_finite = 0
+    for i in range(values.shape[0]):
+        v = values[i]
+        if not np.isfinite(v):
+            out[i] = v
+            continue
+        j = labels[i]
+        out[i] = book[j]
+        used[j] = 1
+        d = float(book[j]) - float(v)
+        sse += d * d
+        signal += float(v) * float(v)
+        if abs(d) > worst:
+            worst = abs(d)
+        n_finite += 1
+    return sse, signal, worst, n_finite

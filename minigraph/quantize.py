@@ -14,7 +14,7 @@ from minigraph.errors import ClusteringError
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["Clustering", "cluster"]
+__all__ = ["Clustering", "cluster", "substitute", "Errors"]
 
 METHODS = ("auto", "lloyd", "optimal")
 INITS = ("auto", "linear", "density", "kmeans++", "random")
@@ -28,6 +28,8 @@ _BIN_CAP = 1 << 18  # at most this many bins unless 4 k is more (the DP fallback
 _MAX_PENALTIES = 60  # penalised solves before the optimum falls back to the layered DP
 _MAX_ABS = 1e140  # beyond, sums of squares of up to 1e10 values could overflow float64
 _FLOAT_KINDS = (np.float16, np.float32, np.float64)
+_BIN_DROP = 12  # float32 bins: key >> 12, 2**20 bins, each 2**-11 of its values' magnitude wide
+_BINNED_MIN = 1 << 18  # float32 arrays this large are binned instead of sorted (lloyd, auto)
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,7 +102,11 @@ class Clustering:
 
 
 class _Data(NamedTuple):
-    """Finite values, sorted, with the prefix sums the kernels use (layout: see kernels)."""
+    """Finite values, sorted, with the prefix sums the kernels use (layout: see kernels).
+
+    For binned float32 data each point is a bin of nearby values: x is its mean, pw, p1 and p2
+    carry the exact counts and sums of its members, and ``top`` its largest member.
+    """
 
     x: np.ndarray
     p1: np.ndarray
@@ -110,6 +116,8 @@ class _Data(NamedTuple):
     shift: float
     n_distinct: int
     total: float  # number of finite values
+    top: np.ndarray | None = None  # binned: each point's largest member
+    within: float = 0.0  # binned: squared spread of the members about their bin's mean
 
     @property
     def layout(self) -> tuple:
@@ -174,7 +182,7 @@ def cluster(
     flat = array.reshape(-1)
     if not flat.dtype.isnative:
         flat = flat.astype(flat.dtype.newbyteorder("="))
-    data = _prepare(flat, kernels)
+    data = _prepare(flat, kernels, k, method)
     fit = _fit(data, k, method, init, seed, kernels)
     n_distinct, total = data.n_distinct, data.total
     del data  # free the sorted copy before the labels are allocated
@@ -215,12 +223,17 @@ def _check_seed(seed: object) -> None:
         raise ClusteringError(f"seed must be an integer >= 0, got {seed!r}")
 
 
-def _prepare(flat: np.ndarray, kernels: ModuleType) -> _Data:
-    """Sorted finite values with prefix sums: histogram for 16-bit floats, else a sort."""
+def _prepare(flat: np.ndarray, kernels: ModuleType, k: int, method: str) -> _Data:
+    """Sorted finite values with prefix sums: histogram for 16-bit floats, bins for large
+    float32 arrays (unless the exact optimum is asked for), else a sort."""
     if flat.dtype == np.float16:
         return _from_histogram(_histogram(flat.view(np.uint16), 0), np.float16)
     if flat.dtype == np.float32 and _is_bfloat16(flat):
         return _from_histogram(_histogram(flat.view(np.uint32), 16), np.float32)
+    if flat.dtype == np.float32 and flat.size >= _BINNED_MIN and method != "optimal":
+        binned = _from_bins(flat, kernels, k)
+        if binned is not None:
+            return binned
     xs = flat.astype(flat.dtype, copy=True)  # float32 stays float32: 4 bytes per value
     xs.sort()
     inf = xs.dtype.type(np.inf)  # a Python float would make searchsorted copy xs as float64
@@ -236,6 +249,59 @@ def _prepare(flat: np.ndarray, kernels: ModuleType) -> _Data:
     p2 = np.empty(n // _BLOCK + 1)
     distinct = int(kernels.block_prefix(x, _BLOCK, shift, p1, p2))
     return _Data(x, p1, p2, np.empty(0), _BLOCK, shift, distinct, float(n))
+
+
+def _float32_from_keys(keys: np.ndarray) -> np.ndarray:
+    """float32 values of order-preserving keys (the inverse of kernels._float32_key)."""
+    negative = keys < np.uint32(0x80000000)
+    bits = np.where(negative, ~keys, keys & np.uint32(0x7FFFFFFF)).astype(np.uint32)
+    return bits.view(np.float32)
+
+
+def _from_bins(flat: np.ndarray, kernels: ModuleType, k: int) -> _Data | None:
+    """One weighted point per non-empty bin of float32 values, with exact sums: O(n), no sort.
+
+    Bins are 2**-11 of their values' magnitude wide, so clusters can only split between bins:
+    Lloyd's fixed point over bins, with each centroid the exact mean of its members. Where the
+    exact or optimal route would run and a bin holds several distinct values (they would be
+    merged), returns None and the caller sorts instead.
+    """
+    n_bins = 1 << (32 - _BIN_DROP)
+    count = np.zeros(n_bins, np.int64)
+    first, s1, s2 = np.zeros(n_bins), np.zeros(n_bins), np.zeros(n_bins)
+    top = np.zeros(n_bins, np.uint32)
+    bits = flat.view(np.uint32)
+    total = int(kernels.bin_float32(flat, bits, _BIN_DROP, count, first, s1, s2, top))
+    used = np.flatnonzero(count)
+    n_distinct, merged = _distinct_in_bins(bits, count, used, kernels)
+    if merged and n_distinct <= max(k, _n_bins(total, k)):
+        return None
+    w, first, s1, s2 = count[used].astype(np.float64), first[used], s1[used], s2[used]
+    del count
+    top_values = _float32_from_keys(top[used]).astype(np.float64)
+    if used.size and max(-float(first[0]), float(top_values[-1])) > _MAX_ABS:
+        raise ClusteringError(f"finite values must lie within +-{_MAX_ABS:g} to be clustered, "
+                              f"got {float(first[0])!r} .. {float(top_values[-1])!r}")
+    x = first + s1 / w  # each bin's mean; its values' spread about it is `within`
+    within = np.maximum(s2 - s1 * s1 / w, 0.0) if merged else np.zeros(used.size)
+    pw = np.concatenate(([0.0], np.cumsum(w)))
+    shift = float(x[np.searchsorted(pw, pw[-1] / 2, side="right") - 1]) if used.size else 0.0
+    d = x - shift
+    p1 = np.concatenate(([0.0], np.cumsum(w * d)))
+    p2 = np.concatenate(([0.0], np.cumsum(within + w * d * d)))
+    return _Data(x, p1, p2, pw, 1, shift, n_distinct, float(total), top_values, float(within.sum()))
+
+
+def _distinct_in_bins(bits: np.ndarray, count: np.ndarray, used: np.ndarray,
+                      kernels: ModuleType) -> tuple[int, bool]:
+    """(distinct finite values, whether any bin holds more than one), from per-bin bitmaps."""
+    row = np.full(count.size, -1, np.int64)
+    shared = used[count[used] > 1]
+    row[shared] = np.arange(shared.size)
+    seen = np.zeros((shared.size, (1 << _BIN_DROP) // 64), np.uint64)
+    distinct = np.zeros(shared.size, np.int64)
+    kernels.distinct_in_bins(bits, _BIN_DROP, row, seen, distinct)
+    return int(used.size - shared.size + distinct.sum()), bool((distinct > 1).any())
 
 
 def _is_bfloat16(flat: np.ndarray) -> bool:
@@ -318,9 +384,12 @@ def _fit(data: _Data, k: int, method: str, init: str, seed: int, kernels: Module
 
 def _finish(data: _Data, centroids, bounds, iterations: int, method: str, init: str,
             kernels: ModuleType) -> _Fit:
-    """Attach thresholds (each cluster's largest value) and the directly summed SSE."""
+    """Attach thresholds (each cluster's largest value) and the SSE."""
+    # Binned points add their members' spread about each bin's mean, whatever the partition.
     sse = float(kernels.partition_sse(data.x, data.pw, data.block, bounds, centroids))
-    thresholds = data.x[bounds[1:-1] - 1].astype(np.float64)
+    sse += data.within
+    last = data.x if data.top is None else data.top  # the largest value of each point
+    thresholds = last[bounds[1:-1] - 1].astype(np.float64)
     return _Fit(centroids, thresholds, sse, iterations, method, init)
 
 
@@ -480,6 +549,22 @@ def _label_dtype(k: int) -> type:
     return np.uint64
 
 
+def _label_float32(flat: np.ndarray, padded: np.ndarray, labels: np.ndarray,
+                   kernels: ModuleType) -> np.ndarray:
+    """Labels of float32 values from a table over the bins of bin_float32: one lookup per value
+    except in the few bins that a threshold splits (none when the clustering was binned)."""
+    keys = np.arange(1 << (32 - _BIN_DROP), dtype=np.uint32) << np.uint32(_BIN_DROP)
+    with np.errstate(invalid="ignore"):  # keys of NaN patterns: no finite value has them
+        lowest = _float32_from_keys(keys).astype(np.float64)
+        highest = _float32_from_keys(keys | np.uint32((1 << _BIN_DROP) - 1)).astype(np.float64)
+        below_lowest = np.searchsorted(padded, lowest, side="left")
+        below_highest = np.searchsorted(padded, highest, side="left")
+    lut = below_lowest.astype(labels.dtype)
+    mixed = (below_lowest != below_highest).astype(np.uint8)
+    kernels.label_float32(flat, flat.view(np.uint32), _BIN_DROP, lut, mixed, padded, labels)
+    return labels
+
+
 def _label(flat: np.ndarray, thresholds: np.ndarray, k: int, kernels: ModuleType) -> np.ndarray:
     """Labels (flat.size,) by branch-free search of each cluster's largest value."""
     labels = np.zeros(flat.size, _label_dtype(k))
@@ -488,6 +573,8 @@ def _label(flat: np.ndarray, thresholds: np.ndarray, k: int, kernels: ModuleType
     size = 1 << int(thresholds.size - 1).bit_length()
     padded = np.full(size, np.inf)
     padded[: thresholds.size] = thresholds
+    if flat.dtype == np.float32 and flat.size >= _BINNED_MIN:
+        return _label_float32(flat, padded, labels, kernels)
     buffer = np.empty(min(_CHUNK, flat.size))
     for start in range(0, flat.size, _CHUNK):
         part = flat[start : start + _CHUNK]
@@ -495,3 +582,44 @@ def _label(flat: np.ndarray, thresholds: np.ndarray, k: int, kernels: ModuleType
         chunk[:] = part
         kernels.assign_labels(chunk, padded, labels[start : start + part.size])
     return labels
+
+
+class Errors(NamedTuple):
+    """How far substituted values are from the originals, over the finite values."""
+
+    mse: float
+    max_abs_error: float
+    sqnr_db: float | None  # None when there is no error (or no signal)
+    distinct: int  # distinct codebook values in use
+
+
+def substitute(values: np.ndarray, labels: np.ndarray,
+               codebook: np.ndarray) -> tuple[np.ndarray, Errors]:
+    """Replace each finite value by its label's codebook entry, in one pass, and measure it.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n,), float16 / float32 / float64
+    labels : ndarray of shape (n,), unsigned ints, each < codebook.size for finite values
+    codebook : ndarray of shape (k,), float64; rounded to values.dtype here
+
+    Returns
+    -------
+    (ndarray of shape (n,) and values' dtype, Errors)
+        NaN and ±Inf are copied unchanged; the errors are over finite values, in float64.
+    """
+    from minigraph import kernels
+
+    with np.errstate(over="ignore"):  # entries beyond the dtype's range: never labelled here
+        book = codebook.astype(values.dtype)
+    # numba has no float16 arithmetic: such tensors go through float32, which holds them exactly.
+    wide = np.float32 if values.dtype == np.float16 else values.dtype
+    source = values.astype(wide, copy=False)
+    new = np.empty(values.shape, wide)
+    used = np.zeros(book.size, np.uint8)
+    sse, signal, worst, count = kernels.apply_codebook(source, labels, book.astype(wide), new,
+                                                       used)
+    new = new.astype(values.dtype, copy=False)
+    sqnr = float(10.0 * np.log10(signal / sse)) if sse > 0 and signal > 0 else None
+    distinct = int(np.unique(book[used.astype(bool)]).size)
+    return new, Errors(sse / count if count else 0.0, worst, sqnr, distinct)

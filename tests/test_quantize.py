@@ -269,3 +269,90 @@ def test_clusters_where_no_numba_cache_directory_is_writable(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[0].startswith(str(package))
     assert done.stdout.split(" ", 1)[1].strip() == "[12.0, 37.0, 62.0, 87.0]"  # 4 runs of 25
+
+
+# ---- the binned float32 path (large float32 arrays: one histogram pass instead of a sort) ----
+
+float32_values = hnp.arrays(np.float32, st.integers(0, 80),
+                            elements=st.one_of(finite, finite, finite, special,
+                                               st.just(-0.0)).map(float))
+
+
+def binned(values, k, method="auto", init="auto"):
+    """cluster() with the binned path forced on however small the array."""
+    with mock.patch.object(quantize, "_BINNED_MIN", 1):
+        return cluster(values, k, method=method, init=init)
+
+
+# Near-equal values (a * (1 + e * 2**-16)) share a bin, so bins really merge distinct values.
+# With more distinct values than auto's bins (64 k) the binned path keeps merged bins.
+@given(float32_values, st.integers(1, 10), st.sampled_from(["auto", "lloyd"]),
+       st.sampled_from(quantize.INITS))
+def test_binned_path_invariants(values, k, method, init):
+    check_binned(values, k, method, init)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_binned_path_invariants_where_every_bin_merges_values(seed, k):
+    # a * (1 + e * 2**-22), e < 1000, stays inside one bin (2**-11 wide): each bin holds many
+    # distinct values, so thresholds and errors must come from the members, not the bin means.
+    rng = np.random.default_rng(seed)
+    values = (rng.integers(-30, 31, 2000) * (1 + rng.integers(0, 1000, 2000) * 2.0**-22))
+    check_binned(values.astype(np.float32), k, "auto", "auto")
+
+
+def check_binned(values, k, method, init):
+    result = binned(values, k, method, init)
+    x, labels = finite_part(values, result.labels)
+    c = result.centroids
+    assert result.n_distinct == np.unique(x).size  # exact, -0.0 and 0.0 as one
+    assert c.size <= min(k, result.n_distinct) and np.all(np.diff(c) > 0)
+    assert np.all(labels < c.size) and np.all(result.labels[~np.isfinite(values)] == 0)
+    assert set(labels.tolist()) == set(range(c.size))
+    scale = 1e-9 * (1 + (np.abs(x).max() if x.size else 0))
+    for j in range(c.size):
+        members = x[labels == j]
+        assert abs(c[j] - math.fsum(members) / members.size) <= scale
+    for j in range(c.size - 1):
+        assert x[labels == j].max() < x[labels == j + 1].min()
+    sse = sse_of(values, result.labels, c)
+    assert math.isclose(result.mse * x.size, sse, rel_tol=1e-9, abs_tol=1e-12)
+    if values.size <= 100:  # the reference DP is slow
+        assert sse >= dp_sse(values, k) * (1 - 1e-9) - 1e-9
+    if result.n_distinct <= k:
+        assert result.method == "exact" and result.mse == 0.0
+
+
+def test_binned_path_runs_for_large_float32_and_stays_near_the_optimum():
+    rng = np.random.default_rng(7)
+    n = 300_000
+    values = np.where(rng.random(n) < 0.9, rng.laplace(0, 0.01, n),
+                      rng.normal(0, 0.1, n)).astype(np.float32)
+    used, real = [], quantize._from_bins
+
+    def record(*args):
+        data = real(*args)
+        used.append(data is not None)
+        return data
+
+    with mock.patch.object(quantize, "_from_bins", record):
+        fast = cluster(values, 64)
+    assert used == [True]
+    best = cluster(values, 64, method="optimal")
+    assert fast.mse <= best.mse * 1.001
+    assert fast.n_distinct == best.n_distinct == np.unique(values).size
+
+
+@given(hnp.arrays(np.float32, st.integers(1, 200), elements=st.one_of(finite, special)),
+       hnp.arrays(np.float64, st.integers(1, 9), elements=finite, unique=True))
+def test_labels_by_bin_table_equal_labels_by_search(values, thresholds):
+    from minigraph import kernels
+
+    thresholds = np.sort(thresholds)
+    k = thresholds.size + 1
+    with mock.patch.object(quantize, "_BINNED_MIN", 1):
+        table = quantize._label(values, thresholds, k, kernels)
+    with mock.patch.object(quantize, "_BINNED_MIN", 1 << 62):
+        search = quantize._label(values, thresholds, k, kernels)
+    assert np.array_equal(table, search)
