@@ -162,28 +162,45 @@ def _cluster_one(job: _Job, values: np.ndarray, options: Options):
     return result
 
 
-def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorReport], None]) -> None:
-    """Cluster tensors one by one, up to ``workers`` at a time, largest first.
+_BINNING_BYTES = 64 << 20  # the float32 path's fixed working set: 2**20 bins, bitmaps, tables
 
-    Tensors run concurrently only while their total size stays within the largest one's, so the
-    peak memory is that of the largest tensor, not of the sum of the concurrent ones.
+
+def _working_bytes(job: _Job) -> int:
+    """Rough peak memory of clustering one tensor: its decoded copy, new values and labels,
+    plus the engine's sorted copy (or, for large float32 tensors, its fixed-size bins)."""
+    n, size = job.info.n_elements, dtypes.lookup(job.info.dtype).array.itemsize
+    engine = _BINNING_BYTES if size == 4 and n >= (1 << 18) else n * size
+    return n * (2 * size + 1) + engine
+
+
+def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorReport], None]) -> None:
+    """Cluster tensors largest first, several at once only where memory allows.
+
+    Clustered tensors keep their new values until the file is written, so memory peaks at the
+    largest value over time of (new values kept so far + working sets in flight). A tensor
+    starts beside others only if that sum stays within the peak of running them one by one:
+    a second core is used without raising the peak memory.
     """
     workers = options.workers or min(2, os.cpu_count() or 1)
     pending = sorted(jobs, key=lambda job: -job.info.n_elements)
-    budget = max((job.info.n_elements for job in jobs), default=0)
+    kept, serial_peak = 0, 0
+    for job in pending:
+        serial_peak = max(serial_peak, kept + _working_bytes(job))
+        kept += job.info.n_elements * dtypes.lookup(job.info.dtype).array.itemsize
+    kept = 0
     running: dict[Future, _Job] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while pending or running:
-            in_flight = sum(job.info.n_elements for job in running.values())
+            in_flight = sum(_working_bytes(job) for job in running.values())
             while pending and len(running) < workers and (
-                    not running or in_flight + pending[0].info.n_elements <= budget):
+                    not running or kept + in_flight + _working_bytes(pending[0]) <= serial_peak):
                 job = pending.pop(0)
                 try:
                     values = _decode(job)
                 except DecodeError as exc:
                     raise _with_place(job.ref, exc) from None
                 running[pool.submit(_cluster_one, job, values, options)] = job
-                in_flight += job.info.n_elements
+                in_flight += _working_bytes(job)
                 del values
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in done:
@@ -193,6 +210,8 @@ def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorRep
                 job.row.method, job.row.iterations = result.method, result.iterations
                 if result.method == "exact":
                     job.row.skipped = f"≤ {options.n_clusters} distinct values"
+                else:
+                    kept += job.new.nbytes
                 progress(job.row)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numbers
+import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -118,6 +119,9 @@ class _Data(NamedTuple):
     total: float  # number of finite values
     top: np.ndarray | None = None  # binned: each point's largest member
     within: float = 0.0  # binned: squared spread of the members about their bin's mean
+    # binned: waits for the exact distinct count, counted on another thread meanwhile
+    # (n_distinct is then a lower bound, already above every threshold that reads it)
+    counting: Callable[[], int] | None = None
 
     @property
     def layout(self) -> tuple:
@@ -184,9 +188,11 @@ def cluster(
         flat = flat.astype(flat.dtype.newbyteorder("="))
     data = _prepare(flat, kernels, k, method)
     fit = _fit(data, k, method, init, seed, kernels)
-    n_distinct, total = data.n_distinct, data.total
+    n_distinct, total, counting = data.n_distinct, data.total, data.counting
     del data  # free the sorted copy before the labels are allocated
     labels = _label(flat, fit.thresholds, fit.centroids.size, kernels).reshape(array.shape)
+    if counting is not None:
+        n_distinct = counting()
     mse = fit.sse / total if total > 0 else 0.0
     return Clustering(fit.centroids, labels, mse, fit.iterations, fit.method, n_distinct, fit.init)
 
@@ -273,9 +279,25 @@ def _from_bins(flat: np.ndarray, kernels: ModuleType, k: int) -> _Data | None:
     bits = flat.view(np.uint32)
     total = int(kernels.bin_float32(flat, bits, _BIN_DROP, count, first, s1, s2, top))
     used = np.flatnonzero(count)
-    n_distinct, merged = _distinct_in_bins(bits, count, used, kernels)
-    if merged and n_distinct <= max(k, _n_bins(total, k)):
-        return None
+    shared = used[count[used] > 1]
+    counting = None
+    if used.size > max(k, _n_bins(total, k)):
+        # More bins than any route that needs exact values: binned whatever the distinct
+        # count, which a second core counts while this one clusters and labels.
+        box: list[tuple[int, bool]] = []
+        worker = threading.Thread(target=lambda: box.append(
+            _distinct_in_bins(bits, shared, used.size, kernels)), daemon=True)
+        worker.start()
+
+        def counting() -> int:
+            worker.join()
+            return box[0][0]
+
+        n_distinct, merged = int(used.size), True
+    else:
+        n_distinct, merged = _distinct_in_bins(bits, shared, used.size, kernels)
+        if merged and n_distinct <= max(k, _n_bins(total, k)):
+            return None
     w, first, s1, s2 = count[used].astype(np.float64), first[used], s1[used], s2[used]
     del count
     top_values = _float32_from_keys(top[used]).astype(np.float64)
@@ -289,19 +311,20 @@ def _from_bins(flat: np.ndarray, kernels: ModuleType, k: int) -> _Data | None:
     d = x - shift
     p1 = np.concatenate(([0.0], np.cumsum(w * d)))
     p2 = np.concatenate(([0.0], np.cumsum(within + w * d * d)))
-    return _Data(x, p1, p2, pw, 1, shift, n_distinct, float(total), top_values, float(within.sum()))
+    return _Data(x, p1, p2, pw, 1, shift, n_distinct, float(total), top_values, float(within.sum()),
+                 counting)
 
 
-def _distinct_in_bins(bits: np.ndarray, count: np.ndarray, used: np.ndarray,
+def _distinct_in_bins(bits: np.ndarray, shared: np.ndarray, n_used: int,
                       kernels: ModuleType) -> tuple[int, bool]:
-    """(distinct finite values, whether any bin holds more than one), from per-bin bitmaps."""
-    row = np.full(count.size, -1, np.int64)
-    shared = used[count[used] > 1]
+    """(distinct finite values, whether any bin holds more than one), counted with a bitmap
+    for each bin of several values (``shared``, ascending bin numbers; n_used bins in all)."""
+    row = np.full(1 << (32 - _BIN_DROP), -1, np.int64)
     row[shared] = np.arange(shared.size)
     seen = np.zeros((shared.size, (1 << _BIN_DROP) // 64), np.uint64)
     distinct = np.zeros(shared.size, np.int64)
     kernels.distinct_in_bins(bits, _BIN_DROP, row, seen, distinct)
-    return int(used.size - shared.size + distinct.sum()), bool((distinct > 1).any())
+    return int(n_used - shared.size + distinct.sum()), bool((distinct > 1).any())
 
 
 def _is_bfloat16(flat: np.ndarray) -> bool:
