@@ -269,4 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parse(_inspect_parser(), argv[1:])
         return args if isinstance(args, int) else _run_inspect(args)
     args = _parse(_compress_parser(), argv)
-    return args if isinstance(args, int) else _run_compress(args)
+    try:
+        return args if isinstance(args, int) else _run_compress(args)
+    except BrokenPipeError:  # the report's reader went away (minigraph FILE | head)
+        sys.stderr.close()
+        return EXIT_FAILED

@@ -605,29 +605,46 @@ def bin_float32(values, bits, drop, count, first, s1, s2, top):
 
 
 @_jit
-def distinct_in_bins(bits, drop, row, seen, distinct):
-    """Count distinct finite float32 values per bin (see bin_float32) with one bitmap per bin.
+def distinct_in_bins(bits, drop, offsets, scratch):
+    """Count the distinct finite float32 values and whether any bin (see bin_float32) has two.
 
-    row: int64 (2**(32 - drop),), the bitmap row of each bin or -1 for bins not to count;
-    seen: uint64 (rows, 2**drop // 64), IN/OUT, zeroed; distinct: int64 (rows,), IN/OUT, zeroed.
-    O(n) plus the bitmaps' size.
+    offsets: int64 (bins + 1,), prefix sums of the per-bin counts; scratch: uint16 (finite
+    values,), work space. The low key bits of every value are first grouped by bin (a
+    counting-sort scatter), then each bin's are counted with a small bitmap that stays in
+    cache. O(n + bins). Returns (distinct, merged).
     """
+    heads = offsets[:-1].copy()
     mask = (np.uint32(1) << np.uint32(drop)) - np.uint32(1)
     for i in range(bits.shape[0]):
         u = bits[i]
         if (u & np.uint32(0x7F800000)) == np.uint32(0x7F800000):
             continue
         key = _float32_key(u)
-        r = row[key >> drop]
-        if r < 0:
+        b = key >> drop
+        scratch[heads[b]] = key & mask
+        heads[b] += 1
+    seen = np.zeros((1 << drop) // 64, np.uint64)
+    total = 0
+    merged = False
+    for b in range(offsets.shape[0] - 1):
+        lo = offsets[b]
+        hi = offsets[b + 1]
+        if hi - lo <= 1:
+            total += hi - lo
             continue
-        low = key & mask
-        word = low >> np.uint32(6)
-        flag = np.uint64(1) << np.uint64(low & np.uint32(63))
-        if not seen[r, word] & flag:
-            seen[r, word] |= flag
-            distinct[r] += 1
-
+        seen[:] = 0
+        here = 0
+        for j in range(lo, hi):
+            low = scratch[j]
+            word = low >> 6
+            flag = np.uint64(1) << np.uint64(low & 63)
+            if not seen[word] & flag:
+                seen[word] |= flag
+                here += 1
+        total += here
+        if here > 1:
+            merged = True
+    return total, merged
 
 
 @_jit

@@ -279,14 +279,18 @@ def _from_bins(flat: np.ndarray, kernels: ModuleType, k: int) -> _Data | None:
     bits = flat.view(np.uint32)
     total = int(kernels.bin_float32(flat, bits, _BIN_DROP, count, first, s1, s2, top))
     used = np.flatnonzero(count)
-    shared = used[count[used] > 1]
+    offsets = np.zeros(n_bins + 1, np.int64)
+    np.cumsum(count, out=offsets[1:])
+    w, first, s1, s2, top = count[used].astype(np.float64), first[used], s1[used], s2[used], \
+        top[used]
+    del count  # the full-size bin arrays go before the distinct count takes its memory
     counting = None
     if used.size > max(k, _n_bins(total, k)):
         # More bins than any route that needs exact values: binned whatever the distinct
         # count, which a second core counts while this one clusters and labels.
         box: list[tuple[int, bool]] = []
         worker = threading.Thread(target=lambda: box.append(
-            _distinct_in_bins(bits, shared, used.size, kernels)), daemon=True)
+            _distinct_in_bins(bits, offsets, total, kernels)), daemon=True)
         worker.start()
 
         def counting() -> int:
@@ -295,12 +299,11 @@ def _from_bins(flat: np.ndarray, kernels: ModuleType, k: int) -> _Data | None:
 
         n_distinct, merged = int(used.size), True
     else:
-        n_distinct, merged = _distinct_in_bins(bits, shared, used.size, kernels)
+        n_distinct, merged = _distinct_in_bins(bits, offsets, total, kernels)
         if merged and n_distinct <= max(k, _n_bins(total, k)):
             return None
-    w, first, s1, s2 = count[used].astype(np.float64), first[used], s1[used], s2[used]
-    del count
-    top_values = _float32_from_keys(top[used]).astype(np.float64)
+    del offsets
+    top_values = _float32_from_keys(top).astype(np.float64)
     if used.size and max(-float(first[0]), float(top_values[-1])) > _MAX_ABS:
         raise ClusteringError(f"finite values must lie within +-{_MAX_ABS:g} to be clustered, "
                               f"got {float(first[0])!r} .. {float(top_values[-1])!r}")
@@ -315,16 +318,13 @@ def _from_bins(flat: np.ndarray, kernels: ModuleType, k: int) -> _Data | None:
                  counting)
 
 
-def _distinct_in_bins(bits: np.ndarray, shared: np.ndarray, n_used: int,
+def _distinct_in_bins(bits: np.ndarray, offsets: np.ndarray, total: int,
                       kernels: ModuleType) -> tuple[int, bool]:
-    """(distinct finite values, whether any bin holds more than one), counted with a bitmap
-    for each bin of several values (``shared``, ascending bin numbers; n_used bins in all)."""
-    row = np.full(1 << (32 - _BIN_DROP), -1, np.int64)
-    row[shared] = np.arange(shared.size)
-    seen = np.zeros((shared.size, (1 << _BIN_DROP) // 64), np.uint64)
-    distinct = np.zeros(shared.size, np.int64)
-    kernels.distinct_in_bins(bits, _BIN_DROP, row, seen, distinct)
-    return int(n_used - shared.size + distinct.sum()), bool((distinct > 1).any())
+    """(distinct finite values, whether any bin holds more than one) of binned float32;
+    offsets: prefix sums of the per-bin counts."""
+    scratch = np.empty(total, np.uint16)
+    distinct, merged = kernels.distinct_in_bins(bits, _BIN_DROP, offsets, scratch)
+    return int(distinct), bool(merged)
 
 
 def _is_bfloat16(flat: np.ndarray) -> bool:
