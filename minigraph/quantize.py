@@ -576,14 +576,18 @@ def _label_float32(flat: np.ndarray, padded: np.ndarray, labels: np.ndarray,
                    kernels: ModuleType) -> np.ndarray:
     """Labels of float32 values from a table over the bins of bin_float32: one lookup per value
     except in the few bins that a threshold splits (none when the clustering was binned)."""
-    keys = np.arange(1 << (32 - _BIN_DROP), dtype=np.uint32) << np.uint32(_BIN_DROP)
-    with np.errstate(invalid="ignore"):  # keys of NaN patterns: no finite value has them
-        lowest = _float32_from_keys(keys).astype(np.float64)
-        highest = _float32_from_keys(keys | np.uint32((1 << _BIN_DROP) - 1)).astype(np.float64)
-        below_lowest = np.searchsorted(padded, lowest, side="left")
-        below_highest = np.searchsorted(padded, highest, side="left")
-    lut = below_lowest.astype(labels.dtype)
-    mixed = (below_lowest != below_highest).astype(np.uint8)
+    n_bins = 1 << (32 - _BIN_DROP)
+    lut = np.empty(n_bins, labels.dtype)
+    mixed = np.empty(n_bins, np.uint8)
+    for start in range(0, n_bins, _CHUNK):  # in chunks: the float64 temporaries stay small
+        keys = np.arange(start, start + _CHUNK, dtype=np.uint32) << np.uint32(_BIN_DROP)
+        with np.errstate(invalid="ignore"):  # keys of NaN patterns: no finite value has them
+            lowest = _float32_from_keys(keys).astype(np.float64)
+            highest = _float32_from_keys(keys | np.uint32((1 << _BIN_DROP) - 1)).astype(np.float64)
+            below_lowest = np.searchsorted(padded, lowest, side="left")
+            below_highest = np.searchsorted(padded, highest, side="left")
+        lut[start:start + _CHUNK] = below_lowest
+        mixed[start:start + _CHUNK] = below_lowest != below_highest
     kernels.label_float32(flat, flat.view(np.uint32), _BIN_DROP, lut, mixed, padded, labels)
     return labels
 
