@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 from ._version import __version__
 from .compress import Options, plan_compression, write_compressed
 from .errors import GraphError, MinigraphError
-from .pbfile import is_text_path, parse_graph, read_graph
+from .pbfile import is_text_path, looks_like_text, parse_graph, parse_graph_lifted, read_graph
 from .quantize import INITS, METHODS
 from .report import FORMAT_VERSION, TensorReport, inspect_dict, render_compress, render_inspect
 from .summary import summarize_graph
@@ -149,7 +149,10 @@ def _verify(out: Path, crc: int, original_nodes: list[tuple[str, str]]) -> None:
         raise GraphError(f"{out}: cannot re-read for verification: {exc.strerror}") from None
     if zlib.crc32(data) != crc:
         raise GraphError(f"{out}: verification failed: the file differs from what was written")
-    graph_def = parse_graph(data, text=is_text_path(out))
+    if is_text_path(out):
+        graph_def = parse_graph(data, text=True)
+    else:  # the structure is what is checked: large payloads need not be copied for it
+        graph_def, _ = parse_graph_lifted(data)
     if [(n.name, n.op) for n in graph_def.node] != original_nodes:
         raise GraphError(f"{out}: verification failed: nodes differ from the input's")
 
@@ -164,17 +167,21 @@ def _compress_file(path: str, args: argparse.Namespace, options: Options,
     except OSError as exc:
         raise GraphError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        graph_def = parse_graph(data, text=True if is_text_path(path) else None)
+        text_in = is_text_path(path) or looks_like_text(data)
+        lifted: dict[bytes, memoryview] = {}
+        if text_in or is_text_path(out):
+            graph_def = parse_graph(data, text=text_in)
+        else:  # large tensor contents stay in `data`: decoded in place, never copied
+            graph_def, lifted = parse_graph_lifted(data)
         nodes = [(n.name, n.op) for n in graph_def.node]
         gzip_before = _in_background(lambda: _gzip_size(data)) if args.gzip else None
         bytes_before = len(data)
-        del data
-        report, changes = plan_compression(graph_def, options, progress=progress)
-        crc = write_compressed(graph_def, changes, out, text=is_text_path(out))
+        report, changes = plan_compression(graph_def, options, progress=progress, lifted=lifted)
+        crc = write_compressed(graph_def, changes, out, text=is_text_path(out), lifted=lifted)
     except MinigraphError as exc:
         message = str(exc)
         raise GraphError(message if message.startswith((path, str(out))) else f"{path}: {message}") from None
-    del graph_def, changes  # free the input graph and the new values before re-reading
+    del graph_def, changes, lifted, data  # free the input and new values before re-reading
     bytes_after = out.stat().st_size
     gzip_after = _in_background(lambda: _gzip_size(out.read_bytes())) if args.gzip else None
     if args.verify:

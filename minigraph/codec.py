@@ -59,12 +59,15 @@ def _n_stored(tensor: TensorProto, info: DTypeInfo) -> int:
     return n_entries // info.per_item
 
 
-def describe(tensor: TensorProto) -> TensorInfo:
+def describe(tensor: TensorProto, content: bytes | memoryview | None = None) -> TensorInfo:
     """Check a TensorProto's consistency and summarise it without expanding its values.
 
     Parameters
     ----------
     tensor : TensorProto
+    content : bytes-like, optional
+        The tensor's ``tensor_content`` when it is kept outside the message (a view into the
+        file's bytes, see ``pbfile.parse_graph_lifted``); by default the message's own.
 
     Returns
     -------
@@ -76,10 +79,10 @@ def describe(tensor: TensorProto) -> TensorInfo:
         Unknown or unrepresentable dtype, negative dimension, ``tensor_content`` whose length is not
         elements × item size, more stored values than elements, a string tensor in ``tensor_content``.
     """
-    return _describe(tensor, tensor.tensor_content)
+    return _describe(tensor, tensor.tensor_content if content is None else content)
 
 
-def _describe(tensor: TensorProto, content: bytes) -> TensorInfo:
+def _describe(tensor: TensorProto, content: bytes | memoryview) -> TensorInfo:
     """:func:`describe`, given ``tensor.tensor_content`` (reading it copies the bytes)."""
     info = dtypes.lookup(tensor.dtype)
     shape = _shape(tensor)
@@ -171,7 +174,7 @@ def stored_values(tensor: TensorProto) -> np.ndarray:
     return bfloat16_to_float32(flat) if info.enum == _BF16 else flat
 
 
-def to_array(tensor: TensorProto) -> np.ndarray:
+def to_array(tensor: TensorProto, content: bytes | memoryview | None = None) -> np.ndarray:
     """Decode a TensorProto to a numpy array as TensorFlow does.
 
     Non-empty ``tensor_content`` wins (little-endian); otherwise the typed value field, where a
@@ -182,6 +185,8 @@ def to_array(tensor: TensorProto) -> np.ndarray:
     Parameters
     ----------
     tensor : TensorProto
+    content : bytes-like, optional
+        As for :func:`describe`; decoding it makes a read-only view, not a copy.
 
     Returns
     -------
@@ -193,7 +198,8 @@ def to_array(tensor: TensorProto) -> np.ndarray:
         As for :func:`describe`.
     """
     info = dtypes.lookup(tensor.dtype)
-    content = tensor.tensor_content
+    if content is None:
+        content = tensor.tensor_content
     meta = _describe(tensor, content)
     if meta.encoding == "content":
         flat = np.frombuffer(content, dtype=info.storage)

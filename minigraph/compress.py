@@ -8,7 +8,7 @@ import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -62,6 +62,7 @@ class _Job:
     ref: ConstRef
     info: codec.TensorInfo
     row: TensorReport
+    content: memoryview | None = None  # tensor_content kept outside the message (lifted)
     new: np.ndarray | None = None  # the new values, once clustered
 
 
@@ -98,11 +99,13 @@ def _with_place(ref: ConstRef, exc: DecodeError) -> DecodeError:
     return DecodeError(f"{where}: {exc}")
 
 
-def _select(graph_def: GraphDef, options: Options) -> tuple[list[_Job], list[TensorReport]]:
+def _select(graph_def: GraphDef, options: Options,
+            lifted: Mapping[bytes, memoryview]) -> tuple[list[_Job], list[TensorReport]]:
     jobs, rows = [], []
     for ref in iter_consts(graph_def):
+        content = lifted.get(ref.tensor.tensor_content) if lifted else None
         try:
-            info = codec.describe(ref.tensor)
+            info = codec.describe(ref.tensor, content)
         except DecodeError as exc:
             raise _with_place(ref, exc) from None
         row = TensorReport(name=ref.name, function=ref.function, dtype=info.dtype_name,
@@ -110,7 +113,7 @@ def _select(graph_def: GraphDef, options: Options) -> tuple[list[_Job], list[Ten
         rows.append(row)
         reason = _skip_reason(ref, info, options)
         if reason is None:
-            jobs.append(_Job(ref, info, row))
+            jobs.append(_Job(ref, info, row, content))
         else:
             row.skipped = reason
     return jobs, rows
@@ -118,7 +121,7 @@ def _select(graph_def: GraphDef, options: Options) -> tuple[list[_Job], list[Ten
 
 def _decode(job: _Job) -> np.ndarray:
     """The tensor's values, flat (a read-only view of tensor_content where possible)."""
-    return codec.to_array(job.ref.tensor).reshape(-1)
+    return codec.to_array(job.ref.tensor, job.content).reshape(-1)
 
 
 def _round_codebook(centroids: np.ndarray, dtype_enums: Iterable[int]) -> np.ndarray:
@@ -252,17 +255,20 @@ Progress = Callable[[Optional[TensorReport], int, int], None]
 
 
 def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
-                     progress: Progress | None = None) -> tuple[Report, list[Change]]:
+                     progress: Progress | None = None,
+                     lifted: Mapping[bytes, memoryview] | None = None
+                     ) -> tuple[Report, list[Change]]:
     """Cluster the eligible Consts without writing anything back.
 
     Returns the report and, per clustered tensor, its Const and new values (flat, in the
     tensor's array dtype). ``progress``, if given, is called as
     ``progress(row, weights_done, weights_total)`` once with ``row=None`` before any work, then
-    each time a selected tensor completes.
+    each time a selected tensor completes. ``lifted`` maps the markers of a graph read with
+    ``pbfile.parse_graph_lifted`` to its tensors' contents.
     """
     options = (options or Options()).validate()
     started = time.perf_counter()
-    jobs, rows = _select(graph_def, options)
+    jobs, rows = _select(graph_def, options, lifted or {})
     total = sum(job.info.n_elements for job in jobs)
     done = 0
     if progress is not None:
@@ -295,23 +301,29 @@ def compress_in_place(graph_def: GraphDef, options: Options | None = None, *,
 
 
 def write_compressed(graph_def: GraphDef, changes: Sequence[Change], path: str | os.PathLike,
-                     *, text: bool = False) -> int:
+                     *, text: bool = False,
+                     lifted: Mapping[bytes, memoryview] | None = None) -> int:
     """Write ``graph_def`` with ``changes`` applied, atomically; returns the CRC-32 written.
 
     Binary output never holds the new and old values together in one protobuf message: each
     changed tensor gets a small placeholder and its values are streamed into the file in its
-    place (the bytes equal those of applying the changes and serializing). ``graph_def`` is left
-    holding the placeholders, so it is the caller's to discard.
+    place (the bytes equal those of applying the changes and serializing); tensors ``lifted``
+    out at reading go back in from their views. ``graph_def`` is left holding placeholders, so
+    it is the caller's to discard. Text output takes a graph read without lifting.
     """
     if text:
+        if lifted:
+            raise ValueError("text output needs a graph parsed without lifted contents")
         for ref, values in changes:
             codec.set_values(ref.tensor, values)
         return pbfile.write_atomic(path, pbfile.serialize_graph(graph_def, text=True))
     nonce = os.urandom(12)
-    payloads = {}
+    payloads: dict[bytes, Any] = dict(lifted or {})
     for index, (ref, values) in enumerate(changes):
-        marker = b"minigraph:" + nonce + index.to_bytes(4, "little")
-        codec.set_placeholder(ref.tensor, marker)
+        marker = ref.tensor.tensor_content
+        if marker not in payloads:
+            marker = b"minigraph:" + nonce + index.to_bytes(4, "little")
+            codec.set_placeholder(ref.tensor, marker)
         payloads[marker] = codec.content_of(values, ref.tensor.dtype)
     return pbfile.write_atomic(path, pbfile.serialize_spliced(graph_def, payloads))
 

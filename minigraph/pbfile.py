@@ -14,8 +14,10 @@ from google.protobuf import text_format
 from .errors import GraphError, MinigraphError
 from .graph import check_graph
 from .schema import GraphDef
+from .wire import Chunk, lift_tensor_contents, splice
 
-__all__ = ["read_graph", "write_graph", "parse_graph", "serialize_graph", "serialize_spliced",
+__all__ = ["read_graph", "write_graph", "parse_graph", "parse_graph_lifted", "serialize_graph",
+           "serialize_spliced", "looks_like_text",
            "write_atomic", "is_text_path", "MAX_PROTO_BYTES"]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -34,8 +36,8 @@ def is_text_path(path: PathLike) -> bool:
     return name.endswith(_TEXT_SUFFIXES)
 
 
-def _looks_like_text(data: bytes) -> bool:
-    """A binary GraphDef starts with control bytes (tags, lengths); text format has none."""
+def looks_like_text(data: bytes) -> bool:
+    """True for text-format bytes: a binary GraphDef starts with control bytes (tags, lengths); text format has none."""
     head = data[:_SNIFF_BYTES]
     if any(byte < 0x20 and byte not in b"\t\n\r" for byte in head):
         return False
@@ -59,7 +61,7 @@ def parse_graph(data: bytes, *, text: bool | None = None) -> GraphDef:
     if len(data) > MAX_PROTO_BYTES:
         raise GraphError(f"file has {len(data)} bytes, over protobuf's 2 GiB limit")
     if text is None:
-        text = _looks_like_text(data)
+        text = looks_like_text(data)
     graph_def = GraphDef()
     try:
         if text:
@@ -75,6 +77,27 @@ def parse_graph(data: bytes, *, text: bool | None = None) -> GraphDef:
                          f"format?") from None
     check_graph(graph_def)
     return graph_def
+
+
+def parse_graph_lifted(data: bytes) -> tuple[GraphDef, dict[bytes, memoryview]]:
+    """Parse a binary GraphDef leaving its large Const payloads in ``data``.
+
+    Each such tensor's ``tensor_content`` holds a marker instead, which the returned dict maps
+    to a view of the payload in ``data`` (keep ``data`` alive while they are used). Neither the
+    parsed message nor decoding copies the payloads; write back with :func:`serialize_spliced`.
+
+    Raises
+    ------
+    GraphError
+        As :func:`parse_graph`.
+    """
+    if len(data) > MAX_PROTO_BYTES:
+        raise GraphError(f"file has {len(data)} bytes, over protobuf's 2 GiB limit")
+    try:
+        skeleton, lifted = lift_tensor_contents(data)
+    except GraphError:
+        return parse_graph(data, text=False), {}  # the plain parse says what is wrong
+    return parse_graph(skeleton, text=False), lifted
 
 
 def read_graph(path: PathLike) -> GraphDef:
@@ -119,9 +142,6 @@ def serialize_graph(graph_def: GraphDef, *, text: bool = False) -> bytes:
     return graph_def.SerializeToString(deterministic=True)
 
 
-Chunk = Union[bytes, memoryview]
-
-
 def write_atomic(path: PathLike, data: bytes | Iterable[Chunk]) -> int:
     """Write bytes (or a sequence of chunks) to ``path`` atomically: a temp file beside it, fsync,
     then a rename over it. Returns the CRC-32 of what was written.
@@ -159,68 +179,6 @@ def write_atomic(path: PathLike, data: bytes | Iterable[Chunk]) -> int:
     return crc
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, pos
-
-
-def _skip(buf: bytes, pos: int, wire_type: int) -> int:
-    """Position after a field's payload (length-delimited fields are handled by the caller)."""
-    if wire_type == 0:
-        return _read_varint(buf, pos)[1]
-    if wire_type in (1, 5):
-        return pos + (8 if wire_type == 1 else 4)
-    raise GraphError(f"unexpected wire type {wire_type} while splicing")  # groups: not in GraphDef
-
-
-def _splice(buf: bytes, start: int, end: int, hits: list[tuple[int, bytes]],
-            payloads: Mapping[bytes, Chunk]) -> tuple[list[Chunk], int]:
-    """Chunks of buf[start:end] (a message) with each marker field's payload replaced and the
-    lengths of every message enclosing one rewritten; returns (chunks, total length)."""
-    chunks: list[Chunk] = []
-    view = memoryview(buf)
-    flushed = pos = start
-    while pos < end and hits:
-        field_start = pos
-        tag, pos = _read_varint(buf, pos)
-        if tag & 7 != 2:
-            pos = _skip(buf, pos, tag & 7)
-            continue
-        length, body = _read_varint(buf, pos)
-        pos = body + length
-        inside = [hit for hit in hits if body <= hit[0] < pos]
-        if not inside:
-            continue
-        chunks.append(view[flushed:field_start])
-        offset, marker = inside[0]
-        if offset == body and length == len(marker):  # the marker field itself
-            inner: list[Chunk] = [payloads[marker]]
-            inner_length = memoryview(payloads[marker]).nbytes
-        else:
-            inner, inner_length = _splice(buf, body, pos, inside, payloads)
-        chunks += [_varint(tag), _varint(inner_length), *inner]
-        hits = [hit for hit in hits if hit not in inside]
-        flushed = pos
-    chunks.append(view[flushed:end])
-    total = sum(memoryview(chunk).nbytes for chunk in chunks)
-    return chunks, total
-
-
 def serialize_spliced(graph_def: GraphDef, payloads: Mapping[bytes, Chunk]) -> list[Chunk]:
     """Deterministic binary serialization in chunks, each marker payload swapped for its bytes.
 
@@ -241,7 +199,7 @@ def serialize_spliced(graph_def: GraphDef, payloads: Mapping[bytes, Chunk]) -> l
         if offset < 0 or buf.find(marker, offset + 1) >= 0:
             raise GraphError("internal: a splice marker is missing or not unique")
         hits.append((offset, marker))
-    chunks, total = _splice(buf, 0, len(buf), sorted(hits), payloads)
+    chunks, total = splice(buf, 0, len(buf), sorted(hits), payloads)
     if total > MAX_PROTO_BYTES:
         raise GraphError(f"graph would serialize to {total} bytes, over protobuf's 2 GiB limit")
     return chunks

@@ -207,3 +207,19 @@ def test_streamed_output_equals_applying_the_changes_and_serializing(model, tmp_
     assert changes
     write_compressed(graph_def, changes, tmp_path / "out.pb")
     assert (tmp_path / "out.pb").read_bytes() == expected_bytes
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_output_from_a_lifted_parse_equals_the_plain_one(model, tmp_path, monkeypatch):
+    from minigraph import wire
+    from minigraph.compress import Options, plan_compression, write_compressed
+    from minigraph.pbfile import parse_graph_lifted, serialize_graph
+
+    monkeypatch.setattr(wire, "LIFT_MIN_BYTES", 64)
+    data = (FIXTURES / model).read_bytes()
+    expected_bytes = serialize_graph(compress(read_graph(FIXTURES / model), n_clusters=8)[0])
+    graph_def, lifted = parse_graph_lifted(data)
+    report, changes = plan_compression(graph_def, Options(n_clusters=8), lifted=lifted)
+    write_compressed(graph_def, changes, tmp_path / "out.pb", lifted=lifted)
+    assert (tmp_path / "out.pb").read_bytes() == expected_bytes
+    assert report.clustered

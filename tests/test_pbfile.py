@@ -10,6 +10,7 @@ import pytest
 from google.protobuf import text_format
 
 from minigraph import GraphError, read_graph, write_graph
+from minigraph.graph import iter_consts
 from minigraph.pbfile import parse_graph, serialize_graph
 from minigraph.schema import GraphDef, TensorProto
 
@@ -135,3 +136,31 @@ def test_refuses_to_serialize_past_two_gib(monkeypatch):
     monkeypatch.setattr(type(graph_def), "ByteSize", lambda self: 2**31)
     with pytest.raises(GraphError, match="2 GiB"):
         serialize_graph(graph_def)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_lifted_parse_equals_plain_parse_and_splicing_restores_the_bytes(model, monkeypatch):
+    from minigraph import wire
+    from minigraph.pbfile import parse_graph_lifted, serialize_spliced
+
+    monkeypatch.setattr(wire, "LIFT_MIN_BYTES", 64)  # lift the fixtures' modest tensors too
+    data = serialize_graph(read_graph(FIXTURES / model))
+    graph_def, lifted = parse_graph_lifted(data)
+    assert lifted, "every fixture has a Const of 64 bytes or more in tensor_content"
+    assert all(len(marker) < 64 for marker in lifted)
+    assert b"".join(serialize_spliced(graph_def, lifted)) == data
+    for marker, view in lifted.items():
+        assert bytes(view) in data and marker not in data
+    for ref in iter_consts(graph_def):
+        content = ref.tensor.tensor_content
+        ref.tensor.tensor_content = bytes(lifted.get(content, content))
+    assert graph_def == parse_graph(data)
+
+
+def test_lifted_parse_of_bad_bytes_gives_the_plain_parse_errors():
+    from minigraph.pbfile import parse_graph_lifted
+
+    data = (FIXTURES / "cnn_digits.pb").read_bytes()
+    for blob in (data[: len(data) // 2 + 3], b"\x0a\xff\xff\xff\xff\x0f", b""):
+        with pytest.raises(GraphError):
+            parse_graph_lifted(blob)
