@@ -538,6 +538,21 @@ def penalized_partition(pw, p1, p2, penalty, f, arg, cand, start):
     return count
 
 
+@_jit(inline="always")
+def _rank(thresholds, v):
+    """Number of thresholds strictly below v: branch-free binary search over a power-of-two
+    sized, +inf padded, ascending array. O(log p)."""
+    pos = 0
+    h = thresholds.shape[0]
+    while h > 1:
+        h >>= 1
+        if thresholds[pos + h - 1] < v:
+            pos += h
+    if thresholds[pos] < v:
+        pos += 1
+    return pos
+
+
 @_jit
 def assign_labels(values, thresholds, labels):
     """Label each value with the number of thresholds strictly below it.
@@ -546,17 +561,9 @@ def assign_labels(values, thresholds, labels):
     +inf. labels: unsigned ints (c,), OUT. NaN and +-inf get 0. Branch-free binary search,
     O(c log p).
     """
-    p = thresholds.shape[0]
     for i in range(values.shape[0]):
         v = values[i]
-        pos = 0
-        h = p
-        while h > 1:
-            h >>= 1
-            if thresholds[pos + h - 1] < v:
-                pos += h
-        if thresholds[pos] < v:
-            pos += 1
+        pos = _rank(thresholds, v)
         if v == np.inf:
             pos = 0
         labels[i] = pos
@@ -656,7 +663,6 @@ def label_float32(values, bits, drop, lut, mixed, thresholds, labels):
     float64 (p,), ascending, p a power of two, padded with +inf (see assign_labels). labels:
     unsigned ints (n,), OUT; NaN and +-inf get 0. O(n) plus O(log p) per value of a mixed bin.
     """
-    p = thresholds.shape[0]
     for i in range(values.shape[0]):
         u = bits[i]
         if (u & np.uint32(0x7F800000)) == np.uint32(0x7F800000):
@@ -666,16 +672,7 @@ def label_float32(values, bits, drop, lut, mixed, thresholds, labels):
         if not mixed[b]:
             labels[i] = lut[b]
             continue
-        v = float(values[i])
-        pos = 0
-        h = p
-        while h > 1:
-            h >>= 1
-            if thresholds[pos + h - 1] < v:
-                pos += h
-        if thresholds[pos] < v:
-            pos += 1
-        labels[i] = pos
+        labels[i] = _rank(thresholds, float(values[i]))
 
 
 @_jit

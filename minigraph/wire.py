@@ -57,6 +57,16 @@ def _skip(buf: bytes, pos: int, wire_type: int) -> int:
     raise GraphError(f"unexpected wire type {wire_type}")  # groups: GraphDef has none
 
 
+def _field(buf: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, payload start, field end) of the field at ``pos``; the payload start is -1 unless
+    the field is length-delimited."""
+    tag, pos = _read_varint(buf, pos)
+    if tag & 7 != 2:
+        return tag, -1, _skip(buf, pos, tag & 7)
+    length, body = _read_varint(buf, pos)
+    return tag, body, body + length
+
+
 def splice(buf: bytes, start: int, end: int, hits: list[tuple[int, bytes]],
             payloads: Mapping[bytes, Chunk]) -> tuple[list[Chunk], int]:
     """Chunks of buf[start:end] (a message) with each marker field's payload replaced and the
@@ -66,12 +76,10 @@ def splice(buf: bytes, start: int, end: int, hits: list[tuple[int, bytes]],
     flushed = pos = start
     while pos < end and hits:
         field_start = pos
-        tag, pos = _read_varint(buf, pos)
-        if tag & 7 != 2:
-            pos = _skip(buf, pos, tag & 7)
+        tag, body, pos = _field(buf, pos)
+        length = pos - body
+        if body < 0:
             continue
-        length, body = _read_varint(buf, pos)
-        pos = body + length
         inside = [hit for hit in hits if body <= hit[0] < pos]
         if not inside:
             continue
@@ -100,12 +108,10 @@ def _lift(buf: bytes, start: int, end: int, kind: str, nonce: bytes,
     const = kind != "NodeDef"  # a NodeDef's attrs are entered only if its op is a Const
     while pos < end:
         field_start = pos
-        tag, pos = _read_varint(buf, pos)
-        if tag & 7 != 2:
-            pos = _skip(buf, pos, tag & 7)
+        tag, body, pos = _field(buf, pos)
+        length = pos - body
+        if body < 0:
             continue
-        length, body = _read_varint(buf, pos)
-        pos = body + length
         if pos > end:
             raise GraphError("truncated field")
         if kind == "NodeDef" and tag >> 3 == 2:
