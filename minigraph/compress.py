@@ -93,10 +93,7 @@ def _skip_reason(ref: ConstRef, info: codec.TensorInfo, options: Options) -> str
 
 
 def _with_place(ref: ConstRef, exc: DecodeError) -> DecodeError:
-    where = f"node '{ref.node.name}'"
-    if ref.function is not None:
-        where += f" in library function '{ref.function}'"
-    return DecodeError(f"{where}: {exc}")
+    return DecodeError(f"{ref.place}: {exc}")
 
 
 def _select(graph_def: GraphDef, options: Options,

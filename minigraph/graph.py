@@ -23,6 +23,11 @@ class ConstRef:
     node: NodeDef
 
     @property
+    def place(self) -> str:
+        """Where the node is, for messages: ``node 'X'`` or ``node 'X' in library function 'F'``."""
+        return f"node '{self.node.name}'{_where(self.function)}"
+
+    @property
     def tensor(self) -> TensorProto:
         """The node's ``value`` attr tensor (a live reference into the GraphDef)."""
         return self.node.attr["value"].tensor

@@ -48,10 +48,7 @@ def count_distinct(ref: ConstRef, info: codec.TensorInfo) -> int:
 
 
 def _with_place(ref: ConstRef, exc: DecodeError) -> DecodeError:
-    where = f"node '{ref.node.name}'"
-    if ref.function is not None:
-        where += f" in library function '{ref.function}'"
-    return DecodeError(f"{where}: {exc}")
+    return DecodeError(f"{ref.place}: {exc}")
 
 
 def summarize_graph(graph_def: GraphDef) -> GraphSummary:
