@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from google.protobuf import text_format
 
-from minigraph import ClusteringError, DecodeError, compress, converge_weights, read_graph, to_array
+from minigraph import (ClusteringError, DecodeError, compress, converge_weights, from_array,
+                       read_graph, to_array)
 from minigraph.graph import iter_consts
 from minigraph.schema import GraphDef
 
@@ -122,7 +123,7 @@ def test_hand_computed_error_figures():
     values = np.repeat(np.array([0, 1, 9, 10], np.float32), 100)
     graph_def = GraphDef()
     node = graph_def.node.add(name="w", op="Const")
-    node.attr["value"].tensor.CopyFrom(__import__("minigraph").from_array(values))
+    node.attr["value"].tensor.CopyFrom(from_array(values))
     out, report = compress(graph_def, n_clusters=2)
     row = report.tensors[0]
     assert sorted(set(to_array(out.node[0].attr["value"].tensor).tolist())) == [0.5, 9.5]
