@@ -8,19 +8,14 @@ import ctypes
 import json
 import os
 import sys
-import threading
-import time
-import zlib
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ._version import __version__
-from .compress import Options, plan_compression, write_compressed
-from .errors import GraphError, MinigraphError
-from .pbfile import is_text_path, looks_like_text, parse_graph, parse_graph_lifted, read_graph
+from .compress import Options
+from .errors import MinigraphError
+from .files import compress_file, inspect_file
 from .quantize import INITS, METHODS
-from .report import FORMAT_VERSION, TensorReport, inspect_dict, render_compress, render_inspect
-from .summary import summarize_graph
+from .report import FORMAT_VERSION, TensorReport, render_compress, render_inspect
 
 __all__ = ["main"]
 
@@ -53,18 +48,14 @@ def _run_inspect(args: argparse.Namespace) -> int:
     results, failed = [], 0
     for path in args.files:
         try:
-            graph_def = read_graph(path)
-            summary = summarize_graph(graph_def)
+            results.append(inspect_file(path))
         except MinigraphError as exc:
-            message = str(exc)
-            _error(message if message.startswith(path) else f"{path}: {message}")
+            _error(str(exc))
             failed += 1
-            continue
-        results.append(inspect_dict(summary, path, os.path.getsize(path)))
     if args.json:
         print(json.dumps({"format_version": FORMAT_VERSION, "files": results,
                           "failed": failed}, indent=2))
-    else:
+    elif results:
         print("\n\n".join(render_inspect(result) for result in results))
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -113,92 +104,6 @@ def _compress_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _output_path(path: str, args: argparse.Namespace) -> Path:
-    """Where FILE's result goes; refuses the input itself and, without --force, existing files."""
-    out = Path(args.output) if args.output else Path(path + ".min")
-    if out.exists():
-        if os.path.samefile(out, path):
-            raise GraphError(f"{path}: output {out} is the input file itself; choose another")
-        if not args.force:
-            raise GraphError(f"{path}: output {out} already exists (use --force to replace it)")
-    return out
-
-
-def _gzip_size(data: bytes) -> int:
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: gzip container, like gzip -9
-    return len(compressor.compress(data)) + len(compressor.flush())
-
-
-def _in_background(fn: Callable[[], Any]) -> Callable[[], Any]:
-    """Run fn in a thread (zlib releases the GIL); calling the result waits for its value."""
-    box: list[Any] = []
-    thread = threading.Thread(target=lambda: box.append(fn()), daemon=True)
-    thread.start()
-
-    def result() -> Any:
-        thread.join()
-        return box[0]
-    return result
-
-
-def _verify(out: Path, crc: int, original_nodes: list[tuple[str, str]]) -> None:
-    """Re-read the output: the bytes written, a valid GraphDef, the same nodes in the same order."""
-    try:
-        data = out.read_bytes()
-    except OSError as exc:
-        raise GraphError(f"{out}: cannot re-read for verification: {exc.strerror}") from None
-    if zlib.crc32(data) != crc:
-        raise GraphError(f"{out}: verification failed: the file differs from what was written")
-    if is_text_path(out):
-        graph_def = parse_graph(data, text=True)
-    else:  # the structure is what is checked: large payloads need not be copied for it
-        graph_def, _ = parse_graph_lifted(data)
-    if [(n.name, n.op) for n in graph_def.node] != original_nodes:
-        raise GraphError(f"{out}: verification failed: nodes differ from the input's")
-
-
-def _compress_file(path: str, args: argparse.Namespace, options: Options,
-                   progress: Callable[[TensorReport | None, int, int], None] | None
-                   ) -> dict[str, Any]:
-    started = time.perf_counter()
-    out = _output_path(path, args)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise GraphError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        text_in = is_text_path(path) or looks_like_text(data)
-        lifted: dict[bytes, memoryview] = {}
-        if text_in or is_text_path(out):
-            graph_def = parse_graph(data, text=text_in)
-        else:  # large tensor contents stay in `data`: decoded in place, never copied
-            graph_def, lifted = parse_graph_lifted(data)
-        nodes = [(n.name, n.op) for n in graph_def.node]
-        gzip_before = _in_background(lambda: _gzip_size(data)) if args.gzip else None
-        bytes_before = len(data)
-        report, changes = plan_compression(graph_def, options, progress=progress, lifted=lifted)
-        crc = write_compressed(graph_def, changes, out, text=is_text_path(out), lifted=lifted)
-    except MinigraphError as exc:
-        message = str(exc)
-        raise GraphError(message if message.startswith((path, str(out))) else f"{path}: {message}") from None
-    del graph_def, changes, lifted, data  # free the input and new values before re-reading
-    bytes_after = out.stat().st_size
-    gzip_after = _in_background(lambda: _gzip_size(out.read_bytes())) if args.gzip else None
-    if args.verify:
-        try:
-            _verify(out, crc, nodes)
-        except MinigraphError:
-            out.unlink(missing_ok=True)
-            raise
-    report.files = {"file": path, "output": str(out), "bytes_before": bytes_before,
-                    "bytes_after": bytes_after,
-                    "gzip_bytes_before": gzip_before() if gzip_before else None,
-                    "gzip_bytes_after": gzip_after() if gzip_after else None,
-                    "verified": bool(args.verify),
-                    "elapsed_seconds": round(time.perf_counter() - started, 4)}
-    return report.to_dict()
-
-
 def _progress_bar(args: argparse.Namespace) -> Callable[[TensorReport | None, int, int], None] | None:
     """A tqdm bar on stderr (weights per second), only for a terminal and without --quiet."""
     if args.quiet or not sys.stderr.isatty():
@@ -234,11 +139,12 @@ def _run_compress(args: argparse.Namespace) -> int:
     results, failed = [], []
     for path in args.files:
         try:
-            results.append(_compress_file(path, args, options, _progress_bar(args)))
+            results.append(compress_file(path, args.output, options=options, force=args.force,
+                                         verify=args.verify, gzip=args.gzip,
+                                         progress=_progress_bar(args)))
         except MinigraphError as exc:
-            message = str(exc)
-            _error(message if message.startswith(path) else f"{path}: {message}")
-            failed.append({"file": path, "error": message})
+            _error(str(exc))
+            failed.append({"file": path, "error": str(exc)})
     if args.json:
         print(json.dumps({"format_version": FORMAT_VERSION, "files": results, "failed": failed},
                          indent=2))
@@ -272,12 +178,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 success, 1 a file failed, 2 usage)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     _return_freed_memory()
-    if argv[:1] == ["inspect"]:
-        args = _parse(_inspect_parser(), argv[1:])
-        return args if isinstance(args, int) else _run_inspect(args)
-    args = _parse(_compress_parser(), argv)
     try:
+        if argv[:1] == ["inspect"]:
+            args = _parse(_inspect_parser(), argv[1:])
+            return args if isinstance(args, int) else _run_inspect(args)
+        args = _parse(_compress_parser(), argv)
         return args if isinstance(args, int) else _run_compress(args)
-    except BrokenPipeError:  # the report's reader went away (minigraph FILE | head)
-        sys.stderr.close()
+    except BrokenPipeError:  # the report's reader went away (minigraph inspect A B | head -1)
+        # Python flushes stdout again at exit; point it at devnull so that raises nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED

@@ -8,19 +8,18 @@ import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import codec, dtypes, pbfile
+from . import codec, dtypes
 from .errors import ClusteringError, DecodeError
 from .graph import ConstRef, iter_consts
 from .quantize import INITS, METHODS, cluster, substitute
 from .report import Report, TensorReport
 from .schema import GraphDef
 
-__all__ = ["Options", "compress", "compress_in_place", "plan_compression", "write_compressed",
-           "converge_weights"]
+__all__ = ["Options", "compress", "compress_in_place", "plan_compression", "converge_weights"]
 
 _log = logging.getLogger("minigraph")
 _MAX_EXPAND_BYTES = 1 << 31  # a padded list is expanded only below protobuf's own size limit
@@ -295,34 +294,6 @@ def compress_in_place(graph_def: GraphDef, options: Options | None = None, *,
     for ref, values in changes:
         codec.set_values(ref.tensor, values)
     return report
-
-
-def write_compressed(graph_def: GraphDef, changes: Sequence[Change], path: str | os.PathLike,
-                     *, text: bool = False,
-                     lifted: Mapping[bytes, memoryview] | None = None) -> int:
-    """Write ``graph_def`` with ``changes`` applied, atomically; returns the CRC-32 written.
-
-    Binary output never holds the new and old values together in one protobuf message: each
-    changed tensor gets a small placeholder and its values are streamed into the file in its
-    place (the bytes equal those of applying the changes and serializing); tensors ``lifted``
-    out at reading go back in from their views. ``graph_def`` is left holding placeholders, so
-    it is the caller's to discard. Text output takes a graph read without lifting.
-    """
-    if text:
-        if lifted:
-            raise ValueError("text output needs a graph parsed without lifted contents")
-        for ref, values in changes:
-            codec.set_values(ref.tensor, values)
-        return pbfile.write_atomic(path, pbfile.serialize_graph(graph_def, text=True))
-    nonce = os.urandom(12)
-    payloads: dict[bytes, Any] = dict(lifted or {})
-    for index, (ref, values) in enumerate(changes):
-        marker = ref.tensor.tensor_content
-        if marker not in payloads:
-            marker = b"minigraph:" + nonce + index.to_bytes(4, "little")
-            codec.set_placeholder(ref.tensor, marker)
-        payloads[marker] = codec.content_of(values, ref.tensor.dtype)
-    return pbfile.write_atomic(path, pbfile.serialize_spliced(graph_def, payloads))
 
 
 def compress(graph_def: GraphDef, *, n_clusters: int = 256, global_clusters: bool = False,

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+import time
 import zlib
 from pathlib import Path
-from typing import Iterable, Mapping, Union
+from typing import Any, Iterable, Mapping, Union
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: stale temp files are then not swept
+    fcntl = None  # type: ignore[assignment]
 
 from google.protobuf import message as pb_message
 from google.protobuf import text_format
@@ -16,7 +23,7 @@ from .graph import check_graph
 from .schema import GraphDef
 from .wire import Chunk, lift_tensor_contents, splice
 
-__all__ = ["read_graph", "write_graph", "parse_graph", "parse_graph_lifted", "serialize_graph",
+__all__ = ["AtomicFile", "read_bytes", "read_graph", "write_graph", "parse_graph", "parse_graph_lifted", "serialize_graph",
            "serialize_spliced", "looks_like_text",
            "write_atomic", "is_text_path", "MAX_PROTO_BYTES"]
 
@@ -26,6 +33,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 MAX_PROTO_BYTES = 2**31 - 1
 _TEXT_SUFFIXES = (".pbtxt", ".pbtext", ".prototxt", ".txt")
 _SNIFF_BYTES = 4096
+_TEMP_MARK = ".minigraph-tmp-"  # in every temp file's name, so stale ones can be found
+_TEMP_GRACE = 10.0  # seconds: a temp file younger than this may not be locked yet
 
 
 def is_text_path(path: PathLike) -> bool:
@@ -100,6 +109,34 @@ def parse_graph_lifted(data: bytes) -> tuple[GraphDef, dict[bytes, memoryview]]:
     return parse_graph(skeleton, text=False), lifted
 
 
+def read_bytes(path: PathLike) -> bytes:
+    """The bytes of a file, refused while reading once they pass protobuf's 2 GiB limit.
+
+    A regular file's size is checked before reading; a pipe, device or other endless source is
+    read in chunks and refused as soon as it passes the limit.
+
+    Raises
+    ------
+    GraphError
+        Naming the file: missing, a directory, unreadable, or over 2 GiB.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if stat.S_ISREG(info.st_mode) and info.st_size > MAX_PROTO_BYTES:
+                raise GraphError(f"{name}: file has {info.st_size} bytes, over protobuf's 2 GiB "
+                                 f"limit")
+            data = handle.read(MAX_PROTO_BYTES + 1)
+    except IsADirectoryError:
+        raise GraphError(f"{name}: is a directory, not a GraphDef file") from None
+    except OSError as exc:
+        raise GraphError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_PROTO_BYTES:
+        raise GraphError(f"{name}: input passes protobuf's 2 GiB limit (read stopped there)")
+    return data
+
+
 def read_graph(path: PathLike) -> GraphDef:
     """Read a GraphDef file, binary or text (by extension, else by sniffing the content).
 
@@ -116,10 +153,7 @@ def read_graph(path: PathLike) -> GraphDef:
     GraphError
         Naming the file: unreadable, empty, over 2 GiB, unparsable, or not a well-formed GraphDef.
     """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise GraphError(f"{os.fspath(path)}: cannot read: {exc.strerror or exc}") from None
+    data = read_bytes(path)
     try:
         return parse_graph(data, text=True if is_text_path(path) else None)
     except MinigraphError as exc:
@@ -142,41 +176,124 @@ def serialize_graph(graph_def: GraphDef, *, text: bool = False) -> bytes:
     return graph_def.SerializeToString(deterministic=True)
 
 
+def _sweep_stale_temps(directory: Path) -> None:
+    """Remove temp files that a killed writer left in ``directory``.
+
+    A writer holds an exclusive lock on its temp file until it renames or deletes it, and the
+    system drops the lock when the process dies (even by SIGKILL): a temp file whose lock can be
+    taken, and which is older than the moment between its creation and locking, is abandoned.
+    """
+    if fcntl is None:
+        return
+    try:
+        names = [name for name in os.listdir(directory) if _TEMP_MARK in name]
+    except OSError:
+        return
+    for name in names:
+        candidate = directory / name
+        try:
+            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or time.time() - info.st_mtime < _TEMP_GRACE:
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(candidate)
+        except OSError:
+            pass  # locked by a live writer, or already gone
+        finally:
+            os.close(fd)
+
+
+class AtomicFile:
+    """A file that appears at ``path`` only on :meth:`commit`, whole, or not at all.
+
+    Bytes go to a locked temp file beside ``path``; :meth:`write` flushes them to disk and
+    returns their CRC-32; the caller may then check ``temp_path`` before :meth:`commit` renames
+    it over ``path``. Leaving the ``with`` block without committing removes the temp file, so
+    ``path`` keeps its old content (or stays absent) whatever fails; temp files of killed
+    writers are removed by the next write in the same directory.
+
+    Raises
+    ------
+    GraphError
+        If the directory is not writable or the disk fills.
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+        self.temp_path = Path()  # set on entering the block
+        self._handle: Any = None
+        self._committed = False
+
+    def __enter__(self) -> AtomicFile:
+        _sweep_stale_temps(self.path.parent)
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}{_TEMP_MARK}", suffix=".tmp",
+                                        dir=self.path.parent)
+        except OSError as exc:
+            raise GraphError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        self.temp_path = Path(name)
+        self._handle = os.fdopen(fd, "wb")
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the rename: see _sweep_stale_temps
+        return self
+
+    def write(self, data: bytes | Iterable[Chunk]) -> int:
+        """Write all of ``data`` (bytes or chunks), flush it to disk; returns its CRC-32."""
+        chunks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
+        crc = 0
+        try:
+            for chunk in chunks:
+                self._handle.write(chunk)
+                crc = zlib.crc32(chunk, crc)
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except OSError as exc:
+            raise GraphError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        return crc
+
+    def commit(self) -> None:
+        """Give the temp file the usual mode and rename it over ``path``."""
+        umask = os.umask(0)
+        os.umask(umask)
+        try:
+            os.chmod(self.temp_path, 0o666 & ~umask)  # mkstemp makes 0600
+            os.replace(self.temp_path, self.path)  # still locked: no sweeper takes it
+        except OSError as exc:
+            raise GraphError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        self._committed = True
+        self._handle.close()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._handle.close()
+        if not self._committed:
+            _unlink_quietly(str(self.temp_path))
+
+
 def write_atomic(path: PathLike, data: bytes | Iterable[Chunk]) -> int:
-    """Write bytes (or a sequence of chunks) to ``path`` atomically: a temp file beside it, fsync,
-    then a rename over it. Returns the CRC-32 of what was written.
+    """Write bytes (or a sequence of chunks) to ``path`` atomically; returns their CRC-32.
+
+    See :class:`AtomicFile`.
 
     Raises
     ------
     GraphError
         If the directory is not writable or the disk fills; no partial file is left behind.
     """
-    target = Path(path)
-    chunks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                        dir=target.parent)
-    except OSError as exc:
-        raise GraphError(f"{target}: cannot write: {exc.strerror or exc}") from None
-    crc = 0
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-                crc = zlib.crc32(chunk, crc)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp_name, target)
-    except OSError as exc:
-        os.unlink(tmp_name)
-        raise GraphError(f"{target}: cannot write: {exc.strerror or exc}") from None
-    except BaseException:
-        os.unlink(tmp_name)
-        raise
+    with AtomicFile(path) as out:
+        crc = out.write(data)
+        out.commit()
     return crc
+
+
+def _unlink_quietly(name: str) -> None:
+    try:
+        os.unlink(name)
+    except FileNotFoundError:
+        pass
 
 
 def serialize_spliced(graph_def: GraphDef, payloads: Mapping[bytes, Chunk]) -> list[Chunk]:

@@ -3,12 +3,13 @@ before parsing, and payloads put back into serialized bytes when writing."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Mapping, Union
 
 from .errors import GraphError
 
-__all__ = ["Chunk", "splice", "lift_tensor_contents", "LIFT_MIN_BYTES"]
+__all__ = ["Chunk", "splice", "lift_tensor_contents", "new_marker", "LIFT_MIN_BYTES"]
 
 Chunk = Union[bytes, memoryview]
 
@@ -26,6 +27,19 @@ _CHILD = {
     ("TensorProto", 4): "content",
 }
 _CONST_OPS = (b"Const", b"HostConst")
+
+
+_NONCE = os.urandom(12)  # per process: no file's own bytes can hold a marker by chance
+_SERIAL = itertools.count()
+
+
+def new_marker() -> bytes:
+    """A placeholder for one payload, unique within the process, 28 bytes long.
+
+    Markers stand in a tensor's ``tensor_content`` while its real bytes live elsewhere (lifted
+    out of an input file, or new values not yet written); :func:`splice` swaps them back.
+    """
+    return b"minigraph:" + _NONCE + next(_SERIAL).to_bytes(6, "little")
 
 
 def _varint(value: int) -> bytes:
@@ -98,7 +112,7 @@ def splice(buf: bytes, start: int, end: int, hits: list[tuple[int, bytes]],
     return chunks, total
 
 
-def _lift(buf: bytes, start: int, end: int, kind: str, nonce: bytes,
+def _lift(buf: bytes, start: int, end: int, kind: str,
           lifted: dict[bytes, memoryview]) -> tuple[list[Chunk], int]:
     """Chunks of the message buf[start:end] of type ``kind`` with large tensor contents replaced
     by markers (recorded in ``lifted``); returns (chunks, total length)."""
@@ -122,12 +136,12 @@ def _lift(buf: bytes, start: int, end: int, kind: str, nonce: bytes,
         if child == "content":
             if length < LIFT_MIN_BYTES:
                 continue
-            marker = b"minigraph:" + nonce + len(lifted).to_bytes(6, "little")
+            marker = new_marker()
             lifted[marker] = view[body:pos]
             inner: list[Chunk] = [marker]
             inner_length = len(marker)
         else:
-            inner, inner_length = _lift(buf, body, pos, child, nonce, lifted)
+            inner, inner_length = _lift(buf, body, pos, child, lifted)
             if inner_length == length:
                 continue  # nothing lifted inside: keep the bytes as they are
         chunks += [view[flushed:field_start], _varint(tag), _varint(inner_length), *inner]
@@ -151,7 +165,7 @@ def lift_tensor_contents(data: bytes) -> tuple[bytes, dict[bytes, memoryview]]:
     """
     lifted: dict[bytes, memoryview] = {}
     try:
-        chunks, _ = _lift(data, 0, len(data), "GraphDef", os.urandom(8), lifted)
+        chunks, _ = _lift(data, 0, len(data), "GraphDef", lifted)
     except IndexError:
         raise GraphError("truncated protobuf data") from None
     if not lifted:

@@ -197,8 +197,9 @@ def test_converge_weights_keeps_the_2016_signature_and_logs_not_prints(caplog, c
 
 @pytest.mark.parametrize("model", MODELS)
 def test_streamed_output_equals_applying_the_changes_and_serializing(model, tmp_path):
-    from minigraph.compress import Options, plan_compression, write_compressed
-    from minigraph.pbfile import serialize_graph
+    from minigraph.compress import Options, plan_compression
+    from minigraph.files import serialize_compressed
+    from minigraph.pbfile import serialize_graph, write_atomic
     expected_bytes = serialize_graph(compress(read_graph(FIXTURES / model), n_clusters=8)[0])
     graph_def = read_graph(FIXTURES / model)
     # An unknown top-level field after the nodes must survive the splice too.
@@ -206,21 +207,22 @@ def test_streamed_output_equals_applying_the_changes_and_serializing(model, tmp_
     expected_bytes += bytes([0xB8, 0x3E, 42])
     _, changes = plan_compression(graph_def, Options(n_clusters=8))
     assert changes
-    write_compressed(graph_def, changes, tmp_path / "out.pb")
+    write_atomic(tmp_path / "out.pb", serialize_compressed(graph_def, changes)[0])
     assert (tmp_path / "out.pb").read_bytes() == expected_bytes
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_output_from_a_lifted_parse_equals_the_plain_one(model, tmp_path, monkeypatch):
     from minigraph import wire
-    from minigraph.compress import Options, plan_compression, write_compressed
-    from minigraph.pbfile import parse_graph_lifted, serialize_graph
+    from minigraph.compress import Options, plan_compression
+    from minigraph.files import serialize_compressed
+    from minigraph.pbfile import parse_graph_lifted, serialize_graph, write_atomic
 
     monkeypatch.setattr(wire, "LIFT_MIN_BYTES", 64)
     data = (FIXTURES / model).read_bytes()
     expected_bytes = serialize_graph(compress(read_graph(FIXTURES / model), n_clusters=8)[0])
     graph_def, lifted = parse_graph_lifted(data)
     report, changes = plan_compression(graph_def, Options(n_clusters=8), lifted=lifted)
-    write_compressed(graph_def, changes, tmp_path / "out.pb", lifted=lifted)
+    write_atomic(tmp_path / "out.pb", serialize_compressed(graph_def, changes, lifted=lifted)[0])
     assert (tmp_path / "out.pb").read_bytes() == expected_bytes
     assert report.clustered
