@@ -220,3 +220,83 @@ def test_help_lists_exit_codes_and_2016_flags():
     for word in ("exit codes", "--n_clusters", "--global_clusters", "--whitelisted",
                  "--min_n_weights", "--no-verify"):
         assert word in result.stdout
+
+
+# ---- promises checked in-process (so coverage of cli.py counts them) -------------------------
+
+def test_inspect_into_a_closed_pipe_exits_quietly(tmp_path):
+    model = str(FIXTURES / "cnn_digits.pb")
+    many = " ".join([model] * 100)  # far more report than a pipe buffers
+    command = f"{sys.executable} -m minigraph inspect {many} | head -1; exit ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+    assert result.stdout.startswith(model)
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+    assert result.returncode == 1
+
+
+def test_text_report_lists_skipped_consts_with_their_reasons(tmp_path, capsys):
+    model = _copy(tmp_path)
+    assert main([str(model), "-k", "16"]) == 0
+    out = capsys.readouterr().out
+    skipped = out[out.index("\nskipped"):]
+    # The MLP's three biases have 128, 64 and 10 weights: fewer than the default 256.
+    for name, size in (("dense1/add/ReadVariableOp/resource", 128),
+                       ("dense2/add/ReadVariableOp/resource", 64),
+                       ("dense3/add/ReadVariableOp/resource", 10)):
+        line = next(line for line in skipped.splitlines() if line.startswith(name))
+        assert f"too small ({size} < 256 weights)" in line
+    assert "3 of 6 consts clustered" in out
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_inspect_text_totals_per_dtype_match_tensorflows_facts(model, expected, capsys):
+    assert main(["inspect", str(FIXTURES / model)]) == 0
+    out = capsys.readouterr().out
+    rows = out.split("\n\n")[-1].splitlines()[2:]
+    totals = {line.split()[0]: [int(word) for word in line.split()[1:3]] for line in rows}
+    facts: dict[str, list[int]] = {}
+    for fact in expected[model]["consts"].values():
+        count = facts.setdefault(fact["dtype"], [0, 0])
+        count[0] += 1
+        count[1] += fact["num_elements"]
+    assert {name: totals[name] for name in facts} == facts
+    assert totals["all"] == [sum(c for c, _ in facts.values()), sum(n for _, n in facts.values())]
+
+
+def test_quiet_and_not_quiet_print_nothing_on_stderr_without_a_terminal(tmp_path, capsys):
+    model = _copy(tmp_path)
+    assert main([str(model), "-q"]) == 0
+    assert main([str(model), "--force"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_shows_on_a_terminal_unless_quiet(tmp_path, monkeypatch, capsys):
+    model = _copy(tmp_path, "cnn_digits.pb")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    import tqdm
+
+    shown = []
+    real = tqdm.tqdm
+
+    def spy(*args, **kwargs):
+        shown.append(kwargs.get("total"))
+        return real(*args, **{**kwargs, "delay": 0})
+    monkeypatch.setattr(tqdm, "tqdm", spy)
+    assert main([str(model), "-q"]) == 0 and shown == []
+    assert main([str(model), "--force"]) == 0 and shown and shown[0] > 0
+
+
+def test_report_to_text_matches_the_command_lines_table(tmp_path, capsys):
+    from minigraph import compress, read_graph
+
+    _, report = compress(read_graph(FIXTURES / "mlp_digits.pb"), n_clusters=16)
+    text = report.to_text()
+    assert text.splitlines()[0].split()[0] == "clustered"
+    assert "3 of 6 consts clustered (17024 weights, k=16)" in text  # 64*128 + 128*64 + 64*10
+    assert "skipped" in text
+
+
+def test_bad_seed_and_workers_are_usage_errors_before_any_file_is_read(capsys):
+    for flags in (["--seed", "-1"], ["--workers", "0"]):
+        assert main([*flags, "/nonexistent/model.pb"]) == 2
+        assert "cannot read" not in capsys.readouterr().err
