@@ -116,7 +116,8 @@ def _describe(tensor: TensorProto, content: bytes | memoryview) -> TensorInfo:
 
 def bfloat16_to_float32(bits: npt.NDArray[np.uint16]) -> npt.NDArray[np.float32]:
     """Widen bfloat16 bit patterns to the float32 values they denote (exact: a 16-bit shift)."""
-    return (np.asarray(bits, dtype=np.uint32) << 16).view(np.float32)
+    # np.uint32 shift: numpy 1.x would widen a 0-d uint32 shifted by a Python int to int64.
+    return (np.asarray(bits, dtype=np.uint32) << np.uint32(16)).view(np.float32)
 
 
 def float32_to_bfloat16(values: npt.ArrayLike) -> npt.NDArray[np.uint16]:

@@ -209,7 +209,7 @@ def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorRep
                 job.row.method, job.row.iterations = result.method, result.iterations
                 if result.method == "exact":
                     job.row.skipped = f"≤ {options.n_clusters} distinct values"
-                else:
+                elif job.new is not None:
                     kept += job.new.nbytes
                 progress(job.row)
 
@@ -235,7 +235,7 @@ def _run_global(jobs: list[_Job], options: Options, progress: Callable[[TensorRe
     if result.method != "exact":
         book = _round_codebook(result.centroids, [job.info.dtype for job in jobs])
     start = 0
-    for job, values in zip(jobs, decoded):
+    for job, values in zip(jobs, decoded, strict=True):
         labels = result.labels[start:start + values.size]
         start += values.size
         job.row.method, job.row.iterations = result.method, result.iterations

@@ -137,9 +137,10 @@ def verify_output(path: Path, crc: int, expected: tuple[int, list[int]], *, text
         raise GraphError(f"cannot re-read {path} for verification: {exc.strerror}") from None
     if zlib.crc32(data) != crc:
         raise GraphError("verification failed: the file read back differs from what was written")
+    lifted: dict[bytes, memoryview] = {}
     try:
         if text:
-            graph_def, lifted = pbfile.parse_graph(data, text=True), {}
+            graph_def = pbfile.parse_graph(data, text=True)
         else:
             graph_def, lifted = pbfile.parse_graph_lifted(data)
     except MinigraphError as exc:

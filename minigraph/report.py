@@ -33,7 +33,7 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
     right = right or [False] * len(headers)
     lines = []
     for row in cells:
-        parts = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right)]
+        parts = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right, strict=True)]
         lines.append("  ".join(parts).rstrip())
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -186,9 +186,9 @@ def render_compress(result: dict[str, Any]) -> str:
                                     "mse", "sqnr_db", "max_abs_err"), rows,
                                    (False, False, False, True, True, True, True, True))]
     if left:
-        rows = [(t["name"], t["dtype"], _shape_text(t["shape"]), t["elements"], t["skipped"])
-                for t in left]
-        parts += ["", render_table(("skipped", "dtype", "shape", "elements", "reason"), rows,
+        skipped = [(t["name"], t["dtype"], _shape_text(t["shape"]), t["elements"], t["skipped"])
+                   for t in left]
+        parts += ["", render_table(("skipped", "dtype", "shape", "elements", "reason"), skipped,
                                    (False, False, False, True, False))]
     totals = result["totals"]
     line = (f"{totals['clustered']} of {totals['consts']} consts clustered "

@@ -25,8 +25,8 @@ def distinct_weighted(values: np.ndarray) -> tuple[list[float], list[int]]:
 def group_sse(points: list[float], counts: list[int]) -> float:
     """Sum of squared deviations of a weighted group from its mean (exact summation)."""
     n = sum(counts)
-    mean = math.fsum(p * c for p, c in zip(points, counts)) / n
-    return math.fsum(c * (p - mean) ** 2 for p, c in zip(points, counts))
+    mean = math.fsum(p * c for p, c in zip(points, counts, strict=True)) / n
+    return math.fsum(c * (p - mean) ** 2 for p, c in zip(points, counts, strict=True))
 
 
 def brute_force_sse(values: np.ndarray, k: int) -> float:
@@ -40,7 +40,7 @@ def brute_force_sse(values: np.ndarray, k: int) -> float:
         for cuts in itertools.combinations(range(1, m), n_cuts):
             edges = (0, *cuts, m)
             sse = math.fsum(
-                group_sse(points[a:b], counts[a:b]) for a, b in zip(edges[:-1], edges[1:])
+                group_sse(points[a:b], counts[a:b]) for a, b in zip(edges[:-1], edges[1:], strict=True)
             )
             best = min(best, sse)
     return best

@@ -52,7 +52,7 @@ def tensors(draw, enum: int):
     raw = draw(hnp.arrays(f"<u{unit}", shape + ((width // unit,) if width > 8 else ())))
     patterns = raw.view(storage).reshape(shape)
     if enum == 14:  # bfloat16: the caller hands float32; the patterns are its high halves
-        return (patterns.astype(np.uint32) << 16).view(np.float32), patterns
+        return (patterns.astype(np.uint32) << np.uint32(16)).view(np.float32), patterns
     return patterns, patterns
 
 

@@ -45,7 +45,7 @@ def weighted_layout(values: np.ndarray):
 
 def partition_sse(points, counts, bounds) -> float:
     """Exact SSE of a partition of weighted points."""
-    return math.fsum(group_sse(points[a:b], counts[a:b]) for a, b in zip(bounds[:-1], bounds[1:]))
+    return math.fsum(group_sse(points[a:b], counts[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True))
 
 
 @given(values_strategy, st.integers(2, 7), st.data())
@@ -134,7 +134,7 @@ def test_lloyd_mse_never_rises(values, start, block):
         iterations, kept = kernels.lloyd(*layout, centroids, bounds, max_iter)
         assert iterations <= max_iter and 1 <= kept <= len(start)
         history.append(_sse(x, bounds[: kept + 1], centroids[:kept]))
-    assert all(b <= a * (1 + 1e-12) + 1e-12 for a, b in zip(history, history[1:]))
+    assert all(b <= a * (1 + 1e-12) + 1e-12 for a, b in zip(history, history[1:], strict=False))
 
 
 @settings(max_examples=60)

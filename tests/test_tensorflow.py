@@ -35,7 +35,7 @@ def _compressed(model: str, **options) -> bytes:
 def test_original_fixture_reproduces_tensorflows_stored_outputs(model, expected):
     facts = expected[model]
     got = _run_in_tf((FIXTURES / model).read_bytes(), facts["inputs"], facts["output_names"])
-    for name, value in zip(facts["output_names"], got):
+    for name, value in zip(facts["output_names"], got, strict=True):
         if "outputs" in facts:
             np.testing.assert_allclose(value, np.asarray(facts["outputs"][name]), rtol=1e-4,
                                        atol=2e-5)
@@ -50,11 +50,11 @@ def test_compressed_fixture_imports_and_runs_close_to_the_original(model, expect
     if "outputs" not in facts:  # encodings.pb: outputs are the Consts; unclustered ones unchanged
         _, report = compress(read_graph(FIXTURES / model), n_clusters=256)
         kept = {f"out/{row.name}:0" for row in report.tensors if not row.clustered}
-        for name, value in zip(facts["output_names"], got):
+        for name, value in zip(facts["output_names"], got, strict=True):
             if name in kept:
                 assert digest_values(value) == facts["output_sha256"][name], name
         return
-    for name, value in zip(facts["output_names"], got):
+    for name, value in zip(facts["output_names"], got, strict=True):
         reference = np.asarray(facts["outputs"][name])
         scale = np.abs(reference).max()
         assert np.abs(value - reference).max() <= 0.05 * scale, name

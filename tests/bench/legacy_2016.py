@@ -138,7 +138,7 @@ def run_sample(path: str, fit_elements: int, predict_elements: int, scratch: str
     t_predict = time.perf_counter() - start
     # Re-encode every tensor (values unchanged; the cost does not depend on them) and write.
     start = time.perf_counter()
-    for node, values in zip(nodes, arrays):
+    for node, values in zip(nodes, arrays, strict=True):
         node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(values, dtype=values.dtype,
                                                                 shape=values.shape))
     times["encode"] = time.perf_counter() - start

@@ -80,7 +80,7 @@ def build_graph(seed: int = 0, scale: int = 1) -> GraphDef:
     node.attr["shape"].shape.dim.add(size=widths[0])
     previous = "input"
     n_layers = len(widths) - 1
-    for index, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
+    for index, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True), start=1):
         rng = np.random.default_rng([seed, index])  # one stream per layer: layers independent
         prefix = f"dense_{index}"
         _const(graph_def, f"{prefix}/kernel", draw_weights(rng, n_in * n_out).reshape(n_in, n_out))
