@@ -48,7 +48,7 @@ from make_big_graph import write_big_graph  # noqa: E402
 MIB = 1024 * 1024
 TIME_TARGET, MEMORY_TARGET, LEGACY_TARGET = 5.0, 3.0, 1000.0
 ISSUE_LEGACY_SECONDS = 49 * 60  # the issue's figure for the 2016 tool on the ~100 MB file
-DEFAULT_TF_PYTHON = "/work/tfvenv/bin/python"
+DEFAULT_TF_PYTHON = os.environ.get("TF_PYTHON", "python")  # a virtualenv with tensorflow-cpu
 # (label, extra CLI arguments, the flag that must appear in --help)
 VARIANTS = (
     ("minigraph (default)", [], None),

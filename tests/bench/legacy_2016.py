@@ -16,8 +16,8 @@ tensor of at most ``--fit-elements`` values (a whole 1024×4096 layer for the be
 t_predict the per-element predict on its first ``--predict-elements`` values. Decoding, encoding,
 parsing and writing are cheap and measured on the whole file.
 
-    /work/tfvenv/bin/python tests/bench/legacy_2016.py big.pb [--json-out legacy.json]
-    /work/tfvenv/bin/python tests/bench/legacy_2016.py big.pb --full -o big.pb.legacy  # over an hour
+    $TF_PYTHON tests/bench/legacy_2016.py big.pb [--json-out legacy.json]
+    $TF_PYTHON tests/bench/legacy_2016.py big.pb --full -o big.pb.legacy  # over an hour
 
 Prints one JSON object (seconds, element counts, the formula) on stdout.
 """
