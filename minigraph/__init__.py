@@ -2,8 +2,9 @@
 
 from ._version import __version__
 from .codec import describe, from_array, to_array
-from .compress import compress, converge_weights
+from .compress import Options, compress, converge_weights
 from .errors import ClusteringError, DecodeError, GraphError, MinigraphError
+from .files import compress_file, inspect_file
 from .pbfile import read_graph, write_graph
 from .quantize import Clustering, cluster
 from .report import Report, TensorReport
@@ -14,5 +15,6 @@ __all__ = [
     "to_array", "from_array", "describe",
     "read_graph", "write_graph",
     "cluster", "Clustering",
-    "compress", "converge_weights", "Report", "TensorReport",
+    "compress", "converge_weights", "Options", "Report", "TensorReport",
+    "compress_file", "inspect_file",
 ]
