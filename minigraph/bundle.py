@@ -14,7 +14,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -170,7 +170,7 @@ def _check_entry(entry: BundleEntryProto, shards: list[bytearray], where: str, k
                           f"{entry.shard_id}: the data file is corrupt")
 
 
-def _parse(message: type, value: bytes, where: str, key: str):
+def _parse(message: Any, value: bytes, where: str, key: str) -> Any:
     try:
         return message.FromString(value)
     except Exception:  # protobuf raises DecodeError, or RuntimeError/ValueError in some runtimes

@@ -51,7 +51,9 @@ def crc32c(data: Buffer, crc: int = 0) -> int:
     int
         The unsigned 32-bit CRC (not masked).
     """
-    view = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+    if isinstance(data, np.ndarray):
+        data = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    view = np.frombuffer(data, dtype=np.uint8)
     register = (crc ^ 0xFFFFFFFF) & 0xFFFFFFFF
     tables = _tables()
     if view.size < _SMALL:

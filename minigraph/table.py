@@ -130,11 +130,11 @@ def write_table(items: Sequence[Item], *, block_size: int = BLOCK_SIZE,
     index = _BlockBuilder(1)
     data = _BlockBuilder(restart_interval)
     pending: bytes | None = None  # handle of the last closed block, awaiting its index key
-    last = None
+    last: bytes | None = None
     for key, value in items:
         if last is not None and key <= last:
             raise BundleError(f"table keys must be strictly increasing: {key!r} after {last!r}")
-        if pending is not None:
+        if pending is not None and last is not None:
             index.add(_separator(last, key), pending)
             pending = None
         data.add(key, value)

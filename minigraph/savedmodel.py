@@ -1,0 +1,315 @@
+"""SavedModel directories: cluster float variables and Consts, copy everything else, atomically.
+
+A SavedModel (``tensorflow/python/saved_model/``) is ``saved_model.pb`` (a ``SavedModel``
+message: meta graphs, each with a GraphDef and, in TF2, an object graph), ``variables/`` (a
+tensor bundle, see :mod:`minigraph.bundle`), ``assets/`` and ``fingerprint.pb``. Variables are
+clustered as if each were a Const named by its checkpoint key, in the same planning pass as the
+Consts of the first meta graph, so selection rules, reports and a global codebook cover both.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Union
+
+from . import codec, dtypes
+from .bundle import Bundle, read_bundle, write_bundle
+from .compress import Change, Options, plan_compression
+from .errors import DecodeError, SavedModelError
+from .report import Report, TensorReport
+from .schema import GraphDef, SavedModel, TensorProto, TrackableObjectGraph
+
+__all__ = ["compress_savedmodel", "read_savedmodel", "variable_names", "SAVED_MODEL",
+           "VARIABLES_PREFIX", "FINGERPRINT"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+SAVED_MODEL = "saved_model.pb"
+VARIABLES_PREFIX = os.path.join("variables", "variables")
+FINGERPRINT = "fingerprint.pb"
+# The bundle key under which TF2 stores the checkpoint's object graph (a DT_STRING scalar):
+# tensorflow/python/checkpoint/checkpoint.py. It is metadata, never a variable.
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+
+def read_savedmodel(src: PathLike) -> tuple[SavedModel, Bundle | None]:
+    """Parse ``saved_model.pb`` and read the variables bundle (None when there is none).
+
+    Raises
+    ------
+    SavedModelError
+        Not a directory, no binary ``saved_model.pb``, a file protobuf cannot parse.
+    BundleError
+        A corrupt or unsupported bundle.
+    """
+    src = Path(src)
+    if not src.is_dir():
+        raise SavedModelError(f"{src}: not a directory")
+    path = src / SAVED_MODEL
+    if not path.is_file():
+        text = " (saved_model.pbtxt is not supported)" if (src / "saved_model.pbtxt").exists() else ""
+        raise SavedModelError(f"{src}: no {SAVED_MODEL}{text}: not a SavedModel directory")
+    try:
+        saved_model = SavedModel.FromString(path.read_bytes())
+    except Exception:  # protobuf raises DecodeError, or RuntimeError/ValueError in some runtimes
+        raise SavedModelError(f"{path}: not a SavedModel message") from None
+    if not saved_model.meta_graphs:
+        raise SavedModelError(f"{path}: contains no meta graph")
+    index = src / f"{VARIABLES_PREFIX}.index"
+    return saved_model, read_bundle(src / VARIABLES_PREFIX) if index.is_file() else None
+
+
+def _object_paths(graph: Any) -> dict[int, str]:
+    """Node id -> path of child names from the root (node 0), the first path found."""
+    paths, pending = {0: ""}, [0]
+    while pending:
+        node = pending.pop(0)
+        for child in graph.nodes[node].children:
+            if child.node_id not in paths and 0 <= child.node_id < len(graph.nodes):
+                paths[child.node_id] = f"{paths[node]}/{child.local_name}".lstrip("/")
+                pending.append(child.node_id)
+    return paths
+
+
+def _checkpoint_graph(bundle: Bundle) -> TrackableObjectGraph | None:
+    """The object graph stored in the bundle, or None when it has none (a TF1 checkpoint)."""
+    if OBJECT_GRAPH_KEY not in bundle.entries:
+        return None
+    blob = bytes(bundle.data(OBJECT_GRAPH_KEY))
+    # A string scalar: varint length, 4-byte length checksum, then the bytes (tensor_bundle.cc).
+    pos = 0
+    while blob[pos] & 0x80:
+        pos += 1
+    try:
+        return TrackableObjectGraph.FromString(blob[pos + 5:])
+    except Exception:
+        raise SavedModelError(f"{bundle.prefix}.index: {OBJECT_GRAPH_KEY} is not an object "
+                              f"graph") from None
+
+
+def variable_names(saved_model: SavedModel, bundle: Bundle) -> dict[str, tuple[str, ...]]:
+    """Checkpoint key -> the other names a whitelist may use: its object path (``dense/kernel``
+    as a path of attribute names from the root object) and, when the SavedModel's object graph
+    has a variable at that path, the variable's name (``sequential/dense1/kernel``)."""
+    checkpoint = _checkpoint_graph(bundle)
+    if checkpoint is None:
+        return {}
+    saved = saved_model.meta_graphs[0].object_graph_def
+    by_path: dict[str, str] = {}
+    if saved.nodes:
+        for node_id, path in _object_paths(saved).items():
+            if saved.nodes[node_id].WhichOneof("kind") == "variable":
+                by_path[path] = saved.nodes[node_id].variable.name
+    names: dict[str, tuple[str, ...]] = {}
+    for node_id, path in _object_paths(checkpoint).items():
+        for attribute in checkpoint.nodes[node_id].attributes:
+            extra = by_path.get(path)
+            names[attribute.checkpoint_key] = (path,) if extra is None else (path, extra)
+    return names
+
+
+def _tensor_for(bundle: Bundle, key: str, marker: bytes) -> TensorProto:
+    entry = bundle.entries[key]
+    tensor = TensorProto(dtype=entry.dtype, tensor_content=marker)
+    tensor.tensor_shape.CopyFrom(entry.shape)
+    return tensor
+
+
+def _is_fixed_size(dtype: int) -> bool:
+    try:
+        return dtypes.lookup(dtype).storage.kind != "O"
+    except DecodeError:
+        return False
+
+
+def _whitelist(options: Options, names: dict[str, tuple[str, ...]]) -> Options:
+    """Options whose patterns also name, exactly, each variable whitelisted by an alias."""
+    extra = tuple(_escape(key) for key, aliases in names.items()
+                  if any(fnmatch.fnmatchcase(alias, p) for alias in aliases
+                         for p in options.whitelisted))
+    return Options(**{**options.__dict__, "whitelisted": options.whitelisted + extra})
+
+
+def _escape(name: str) -> str:
+    """A shell pattern matching exactly ``name``."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _add_variables(graph: GraphDef, bundle: Bundle
+                   ) -> tuple[dict[bytes, memoryview], list[TensorReport], set[str]]:
+    """Append each fixed-size variable to ``graph`` as a Const whose content is a marker.
+
+    Returns the marker -> bytes map for the planner, report rows of the variables that cannot
+    be Consts (strings), and the checkpoint keys added.
+    """
+    real_names = {node.name for node in graph.node}
+    lifted: dict[bytes, memoryview] = {}
+    others: list[TensorReport] = []
+    added: set[str] = set()
+    nonce = os.urandom(12)
+    for index, (key, entry) in enumerate(bundle.entries.items()):
+        if key == OBJECT_GRAPH_KEY:
+            continue
+        if key in real_names:
+            raise SavedModelError(f"{bundle.prefix}.index: checkpoint key '{key}' is also the "
+                                  f"name of a node of the graph")
+        name = dtypes.dtype_name(entry.dtype)
+        if not _is_fixed_size(entry.dtype):
+            shape = tuple(d.size for d in entry.shape.dim)
+            others.append(TensorReport(key, None, name, shape, 0, skipped=f"not float ({name})"))
+            continue
+        marker = b"minigraph-variable:" + nonce + index.to_bytes(4, "little")
+        node = graph.node.add(name=key, op="Const")
+        node.attr["value"].tensor.CopyFrom(_tensor_for(bundle, key, marker))
+        lifted[marker] = bundle.data(key)
+        added.add(key)
+    return lifted, others, added
+
+
+def _plan(saved_model: SavedModel, bundle: Bundle | None, options: Options
+          ) -> tuple[Report, list[Change], dict[str, Any]]:
+    """Plan every meta graph; variables join the first one's planning as extra Consts.
+
+    Returns the report, the Const changes, and the new values of variables by checkpoint key.
+    """
+    graph = saved_model.meta_graphs[0].graph_def
+    n_real = len(graph.node)
+    lifted: dict[bytes, memoryview] = {}
+    others: list[TensorReport] = []
+    variables: set[str] = set()
+    planned = options
+    try:
+        if bundle is not None:
+            lifted, others, variables = _add_variables(graph, bundle)
+            planned = _whitelist(options, variable_names(saved_model, bundle))
+        report, changes = plan_compression(graph, planned, lifted=lifted)
+    finally:
+        del graph.node[n_real:]
+    report.whitelisted = list(options.whitelisted)
+    report.tensors += others
+    consts = [(ref, values) for ref, values in changes if ref.name not in variables]
+    variable_changes = {ref.name: values for ref, values in changes if ref.name in variables}
+    for number, meta_graph in enumerate(saved_model.meta_graphs[1:], start=1):
+        more, more_changes = plan_compression(meta_graph.graph_def, options)
+        for row in more.tensors:
+            row.name = f"meta_graph_{number}/{row.name}"
+        report.tensors += more.tensors
+        consts += more_changes
+    report.tensors.sort(key=lambda row: row.name)
+    return report, consts, variable_changes
+
+
+def _copy_tree(src: Path, dst: Path, skip: set[str]) -> None:
+    """Copy every file and directory of ``src`` into ``dst`` except the relative paths in ``skip``."""
+    for root, dirs, files in os.walk(src):
+        here = Path(root).relative_to(src)
+        (dst / here).mkdir(exist_ok=True)
+        for name in files:
+            rel = os.path.normpath(here / name)
+            if rel not in skip:
+                shutil.copy2(Path(root) / name, dst / here / name, follow_symlinks=True)
+        dirs.sort()
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _write(src: Path, tmp: Path, saved_model: SavedModel | None, bundle: Bundle | None,
+           changed: bool) -> None:
+    """Fill ``tmp``: new saved_model.pb and bundle where given, the rest copied byte for byte."""
+    skip = set()
+    if saved_model is not None:
+        skip.add(SAVED_MODEL)
+    if bundle is not None:
+        skip.add(os.path.normpath(f"{VARIABLES_PREFIX}.index"))
+        skip.update(os.path.normpath(f"{VARIABLES_PREFIX}.data-{i:05d}-of-{len(bundle.shards):05d}")
+                    for i in range(len(bundle.shards)))
+    if changed:
+        # TensorFlow does not check fingerprint.pb on load (tested with TF 2.21), so a stale one
+        # would silently give the changed model the original's identity; computing a correct one
+        # needs FarmHash and TensorFlow's graph canonicalisation, so none is written.
+        skip.add(FINGERPRINT)
+    _copy_tree(src, tmp, skip)
+    if saved_model is not None:
+        (tmp / SAVED_MODEL).write_bytes(saved_model.SerializeToString(deterministic=True))
+    if bundle is not None:
+        write_bundle(bundle, tmp / VARIABLES_PREFIX)
+
+
+def _check_paths(src: Path, dst: Path, force: bool) -> None:
+    if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
+        raise SavedModelError(f"{dst}: the output cannot be the input directory or inside it")
+    if (dst.exists() or dst.is_symlink()) and not force:
+        raise SavedModelError(f"{dst}: already exists (use force to replace it)")
+    if dst.exists() and not dst.is_dir():
+        raise SavedModelError(f"{dst}: exists and is not a directory")
+
+
+def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = None, *,
+                        force: bool = False) -> Report:
+    """Write a copy of the SavedModel ``src`` to ``dst`` with float variables and Consts clustered.
+
+    Float variables (half, bfloat16, float, double) are selected and clustered exactly like
+    Consts; whitelist patterns match a variable's checkpoint key, its object path and its
+    variable name. Float Consts of every meta graph's GraphDef and function library are
+    clustered as :func:`minigraph.compress.compress` does. Everything else (other variables, the
+    object graph, assets, other files) is copied byte for byte; ``fingerprint.pb`` is dropped
+    when anything changed (a stale one would still claim the original's identity). ``dst`` is
+    built as a hidden directory beside it, checked by reading it back, then renamed into place;
+    ``src`` is never modified.
+
+    Parameters
+    ----------
+    src, dst : path
+        The SavedModel directory and the directory to create.
+    options : Options, optional
+        As for Consts (k, global codebook, whitelist, minimum size, method, seed, workers).
+    force : bool
+        Replace an existing ``dst`` directory.
+
+    Returns
+    -------
+    Report
+        One row per variable (named by checkpoint key) and per Const; ``files`` holds the
+        directory sizes before and after and whether the fingerprint was kept.
+
+    Raises
+    ------
+    MinigraphError
+        SavedModelError, BundleError, DecodeError or ClusteringError naming what is wrong.
+    """
+    started = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    options = (options or Options()).validate()
+    _check_paths(src, dst, force)
+    saved_model, bundle = read_savedmodel(src)
+    report, consts, variable_changes = _plan(saved_model, bundle, options)
+    for ref, values in consts:
+        codec.set_values(ref.tensor, values)
+    if bundle is not None:
+        for key, values in variable_changes.items():
+            bundle.set_bytes(key, codec.content_of(values, bundle.entries[key].dtype))
+    changed = bool(consts or variable_changes)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
+    try:
+        tmp.chmod(src.stat().st_mode & 0o7777)  # mkdtemp makes it private; keep the input's mode
+        _write(src, tmp, saved_model if consts else None, bundle if variable_changes else None,
+               changed)
+        read_savedmodel(tmp)  # every checksum of what was written, verified
+        if dst.exists():
+            shutil.rmtree(dst)
+        os.rename(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    report.files = {"file": str(src), "output": str(dst), "bytes_before": _tree_bytes(src),
+                    "bytes_after": _tree_bytes(dst),
+                    "fingerprint": "dropped" if changed and (src / FINGERPRINT).exists()
+                    else "kept" if (src / FINGERPRINT).exists() else "none"}
+    report.elapsed_seconds = time.perf_counter() - started
+    return report
