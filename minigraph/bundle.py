@@ -177,6 +177,16 @@ def _parse(message: Any, value: bytes, where: str, key: str) -> Any:
         raise BundleError(f"{where}: the value of key '{key}' is not a {message.__name__}") from None
 
 
+def _read_into_bytearray(path: Path) -> bytearray:
+    """A file's bytes in one writable buffer (one copy, not read_bytes() and then another)."""
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        data = bytearray(size)
+        if file.readinto(data) != size:
+            raise OSError(0, "the file changed size while it was read")
+    return data
+
+
 def read_bundle(prefix: PathLike) -> Bundle:
     """Read ``PREFIX.index`` and every data shard, verifying every checksum.
 
@@ -203,7 +213,7 @@ def read_bundle(prefix: PathLike) -> Bundle:
     for shard in range(header.num_shards):
         path = shard_path(prefix, shard, header.num_shards)
         try:
-            shards.append(bytearray(path.read_bytes()))
+            shards.append(_read_into_bytearray(path))
         except OSError as exc:
             raise BundleError(f"{path}: cannot read data shard: {exc.strerror}") from None
     entries = {}
