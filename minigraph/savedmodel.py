@@ -23,20 +23,18 @@ from . import codec, dtypes
 from .bundle import Bundle, read_bundle, write_bundle
 from .compress import Change, Options, plan_compression
 from .errors import DecodeError, SavedModelError
+from .objectgraph import OBJECT_GRAPH_KEY, variable_names
 from .report import FORMAT_VERSION, Report, TensorReport, inspect_dict
 from .summary import summarize_graph
-from .schema import GraphDef, SavedModel, TensorProto, TrackableObjectGraph
+from .schema import GraphDef, SavedModel, TensorProto
 
-__all__ = ["compress_savedmodel", "inspect_savedmodel", "read_savedmodel", "variable_names", "SAVED_MODEL",
+__all__ = ["compress_savedmodel", "inspect_savedmodel", "read_savedmodel", "SAVED_MODEL",
            "VARIABLES_PREFIX", "FINGERPRINT"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 SAVED_MODEL = "saved_model.pb"
 VARIABLES_PREFIX = os.path.join("variables", "variables")
 FINGERPRINT = "fingerprint.pb"
-# The bundle key under which TF2 stores the checkpoint's object graph (a DT_STRING scalar):
-# tensorflow/python/checkpoint/checkpoint.py. It is metadata, never a variable.
-OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _BFLOAT16 = 14  # DataType.DT_BFLOAT16
 
 
@@ -65,55 +63,6 @@ def read_savedmodel(src: PathLike) -> tuple[SavedModel, Bundle | None]:
         raise SavedModelError(f"{path}: contains no meta graph")
     index = src / f"{VARIABLES_PREFIX}.index"
     return saved_model, read_bundle(src / VARIABLES_PREFIX) if index.is_file() else None
-
-
-def _object_paths(graph: Any) -> dict[int, str]:
-    """Node id -> path of child names from the root (node 0), the first path found."""
-    paths, pending = {0: ""}, [0]
-    while pending:
-        node = pending.pop(0)
-        for child in graph.nodes[node].children:
-            if child.node_id not in paths and 0 <= child.node_id < len(graph.nodes):
-                paths[child.node_id] = f"{paths[node]}/{child.local_name}".lstrip("/")
-                pending.append(child.node_id)
-    return paths
-
-
-def _checkpoint_graph(bundle: Bundle) -> TrackableObjectGraph | None:
-    """The object graph stored in the bundle, or None when it has none (a TF1 checkpoint)."""
-    if OBJECT_GRAPH_KEY not in bundle.entries:
-        return None
-    blob = bytes(bundle.data(OBJECT_GRAPH_KEY))
-    # A string scalar: varint length, 4-byte length checksum, then the bytes (tensor_bundle.cc).
-    pos = 0
-    while blob[pos] & 0x80:
-        pos += 1
-    try:
-        return TrackableObjectGraph.FromString(blob[pos + 5:])
-    except Exception:
-        raise SavedModelError(f"{bundle.prefix}.index: {OBJECT_GRAPH_KEY} is not an object "
-                              f"graph") from None
-
-
-def variable_names(saved_model: SavedModel, bundle: Bundle) -> dict[str, tuple[str, ...]]:
-    """Checkpoint key -> the other names a whitelist may use: its object path (``dense/kernel``
-    as a path of attribute names from the root object) and, when the SavedModel's object graph
-    has a variable at that path, the variable's name (``sequential/dense1/kernel``)."""
-    checkpoint = _checkpoint_graph(bundle)
-    if checkpoint is None:
-        return {}
-    saved = saved_model.meta_graphs[0].object_graph_def
-    by_path: dict[str, str] = {}
-    if saved.nodes:
-        for node_id, path in _object_paths(saved).items():
-            if saved.nodes[node_id].WhichOneof("kind") == "variable":
-                by_path[path] = saved.nodes[node_id].variable.name
-    names: dict[str, tuple[str, ...]] = {}
-    for node_id, path in _object_paths(checkpoint).items():
-        for attribute in checkpoint.nodes[node_id].attributes:
-            extra = by_path.get(path)
-            names[attribute.checkpoint_key] = (path,) if extra is None else (path, extra)
-    return names
 
 
 def _tensor_for(bundle: Bundle, key: str, marker: bytes) -> TensorProto:
@@ -245,11 +194,25 @@ def _write(src: Path, tmp: Path, saved_model: SavedModel | None, bundle: Bundle 
         write_bundle(bundle, tmp / VARIABLES_PREFIX)
 
 
+def _replace(tmp: Path, dst: Path) -> None:
+    """Rename ``tmp`` to ``dst``; an existing ``dst`` is first renamed aside, so that ``dst``
+    is always either the old directory or the complete new one."""
+    if not dst.exists():
+        os.rename(tmp, dst)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=dst.parent))
+    os.rename(dst, aside / dst.name)
+    os.rename(tmp, dst)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def _check_paths(src: Path, dst: Path, force: bool) -> None:
     if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
         raise SavedModelError(f"{dst}: the output cannot be the input directory or inside it")
     if (dst.exists() or dst.is_symlink()) and not force:
         raise SavedModelError(f"{dst}: already exists (use force to replace it)")
+    if not dst.parent.is_dir():
+        raise SavedModelError(f"{dst}: its parent directory does not exist")
     if dst.exists() and not dst.is_dir():
         raise SavedModelError(f"{dst}: exists and is not a directory")
 
@@ -305,9 +268,7 @@ def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = 
         _write(src, tmp, saved_model if consts else None, bundle if variable_changes else None,
                changed)
         read_savedmodel(tmp)  # every checksum of what was written, verified
-        if dst.exists():
-            shutil.rmtree(dst)
-        os.rename(tmp, dst)
+        _replace(tmp, dst)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
