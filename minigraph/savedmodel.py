@@ -261,12 +261,15 @@ def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = 
     if bundle is not None:
         for key, values in variable_changes.items():
             bundle.set_bytes(key, codec.content_of(values, bundle.entries[key].dtype))
-    changed = bool(consts or variable_changes)
+    changed_variables = bool(variable_changes)
+    changed = bool(consts) or changed_variables
+    del variable_changes  # the new values now live in the shards: free the copies
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
     try:
         tmp.chmod(src.stat().st_mode & 0o7777)  # mkdtemp makes it private; keep the input's mode
-        _write(src, tmp, saved_model if consts else None, bundle if variable_changes else None,
+        _write(src, tmp, saved_model if consts else None, bundle if changed_variables else None,
                changed)
+        del saved_model, bundle, consts  # before the read-back, which holds the output's copy
         read_savedmodel(tmp)  # every checksum of what was written, verified
         _replace(tmp, dst)
     except BaseException:
