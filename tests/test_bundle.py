@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from minigraph import codec
 from minigraph.bundle import Bundle, read_bundle, shard_path, write_bundle
@@ -155,3 +157,22 @@ def test_two_shards(tmp_path: Path) -> None:
     assert {e.shard_id for e in again.entries.values()} == {0, 1}
     for key in reference.entries:
         assert bytes(again.data(key)) == bytes(reference.data(key))
+
+
+@settings(max_examples=60)
+@given(st.data())
+def test_any_corrupt_byte_of_a_tensorflow_bundle_is_caught(tmp_path_factory, data) -> None:
+    # Every byte of the shard is some tensor's (TensorFlow aligns nothing by default), and every
+    # byte of the index but the footer's zero padding is under a checksum or is structure.
+    prefix = _copy("module_mixed", tmp_path_factory.mktemp("corrupt"))
+    index = Path(f"{prefix}.index")
+    target = data.draw(st.sampled_from([shard_path(prefix, 0, 1), index]))
+    content = bytearray(target.read_bytes())
+    at = data.draw(st.integers(0, len(content) - 1))
+    if target == index:
+        handles = len(content[-48:-8].rstrip(b"\0"))  # then zero padding up to the magic number
+        assume(not len(content) - 48 + handles <= at < len(content) - 8)
+    content[at] ^= data.draw(st.integers(1, 255))
+    target.write_bytes(bytes(content))
+    with pytest.raises(BundleError, match="variables"):
+        read_bundle(prefix)

@@ -197,3 +197,13 @@ def test_not_a_savedmodel(tmp_path: Path) -> None:
     (tmp_path / "saved_model.pb").write_bytes(b"\xff\xff\xff")
     with pytest.raises(SavedModelError, match="not a SavedModel message"):
         inspect_savedmodel(tmp_path)
+
+
+def test_savedmodel_without_variables(tmp_path: Path) -> None:
+    src = tmp_path / "model"
+    shutil.copytree(MIXED, src)
+    shutil.rmtree(src / "variables")
+    report = compress_savedmodel(src, tmp_path / "out", Options(n_clusters=16))
+    assert [row.name for row in report.clustered] == ["Const"]
+    assert not (tmp_path / "out" / "variables").exists()
+    assert inspect_savedmodel(tmp_path / "out")["variables"] == []
