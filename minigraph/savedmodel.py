@@ -21,7 +21,7 @@ import numpy as np
 
 from . import codec, dtypes
 from .bundle import Bundle, read_bundle, write_bundle
-from .compress import Change, Options, plan_compression
+from .compress import Change, Options, Progress, plan_compression
 from .errors import DecodeError, SavedModelError
 from .objectgraph import OBJECT_GRAPH_KEY, variable_names
 from .report import FORMAT_VERSION, Report, TensorReport, inspect_dict
@@ -123,8 +123,8 @@ def _add_variables(graph: GraphDef, bundle: Bundle
     return lifted, others, added
 
 
-def _plan(saved_model: SavedModel, bundle: Bundle | None, options: Options
-          ) -> tuple[Report, list[Change], dict[str, Any]]:
+def _plan(saved_model: SavedModel, bundle: Bundle | None, options: Options,
+          progress: Progress | None = None) -> tuple[Report, list[Change], dict[str, Any]]:
     """Plan every meta graph; variables join the first one's planning as extra Consts.
 
     Returns the report, the Const changes, and the new values of variables by checkpoint key.
@@ -139,7 +139,7 @@ def _plan(saved_model: SavedModel, bundle: Bundle | None, options: Options
         if bundle is not None:
             lifted, others, variables = _add_variables(graph, bundle)
             planned = _whitelist(options, variable_names(saved_model, bundle))
-        report, changes = plan_compression(graph, planned, lifted=lifted)
+        report, changes = plan_compression(graph, planned, lifted=lifted, progress=progress)
     finally:
         del graph.node[n_real:]
     report.whitelisted = list(options.whitelisted)
@@ -218,7 +218,7 @@ def _check_paths(src: Path, dst: Path, force: bool) -> None:
 
 
 def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = None, *,
-                        force: bool = False) -> Report:
+                        force: bool = False, progress: Progress | None = None) -> Report:
     """Write a copy of the SavedModel ``src`` to ``dst`` with float variables and Consts clustered.
 
     Float variables (half, bfloat16, float, double) are selected and clustered exactly like
@@ -238,6 +238,9 @@ def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = 
         As for Consts (k, global codebook, whitelist, minimum size, method, seed, workers).
     force : bool
         Replace an existing ``dst`` directory.
+    progress : callable, optional
+        As for :func:`minigraph.compress.plan_compression`, over the variables and the first
+        meta graph's Consts (other meta graphs, rare, are not reported to it).
 
     Returns
     -------
@@ -255,7 +258,7 @@ def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = 
     options = (options or Options()).validate()
     _check_paths(src, dst, force)
     saved_model, bundle = read_savedmodel(src)
-    report, consts, variable_changes = _plan(saved_model, bundle, options)
+    report, consts, variable_changes = _plan(saved_model, bundle, options, progress)
     for ref, values in consts:
         codec.set_values(ref.tensor, values)
     if bundle is not None:

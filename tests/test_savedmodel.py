@@ -207,3 +207,11 @@ def test_savedmodel_without_variables(tmp_path: Path) -> None:
     assert [row.name for row in report.clustered] == ["Const"]
     assert not (tmp_path / "out" / "variables").exists()
     assert inspect_savedmodel(tmp_path / "out")["variables"] == []
+
+
+def test_progress_counts_variables_and_consts(tmp_path: Path) -> None:
+    calls = []
+    compress_savedmodel(MIXED, tmp_path / "out", Options(n_clusters=16),
+                        progress=lambda row, done, total: calls.append((done, total)))
+    # w32 512 + w16 300 + w64 400 + wbf16 320 + the captured constant 300 weights.
+    assert calls[0] == (0, 1832) and calls[-1] == (1832, 1832) and len(calls) == 6
