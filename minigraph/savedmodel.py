@@ -192,6 +192,21 @@ def _write(src: Path, tmp: Path, saved_model: SavedModel | None, bundle: Bundle 
         (tmp / SAVED_MODEL).write_bytes(saved_model.SerializeToString(deterministic=True))
     if bundle is not None:
         write_bundle(bundle, tmp / VARIABLES_PREFIX)
+    _fsync_tree(tmp)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file, then every directory, to disk: the rename that publishes the output
+    must not land before its contents (as ``pbfile.write_atomic`` does for one file)."""
+    for here, _, files in os.walk(root, topdown=False):
+        for name in files:
+            with open(os.path.join(here, name), "rb") as file:
+                os.fsync(file.fileno())
+        descriptor = os.open(here, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def _replace(tmp: Path, dst: Path) -> None:
@@ -269,12 +284,17 @@ def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = 
     del variable_changes  # the new values now live in the shards: free the copies
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
     try:
-        tmp.chmod(src.stat().st_mode & 0o7777)  # mkdtemp makes it private; keep the input's mode
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; give the usual mode
         _write(src, tmp, saved_model if consts else None, bundle if changed_variables else None,
                changed)
         del saved_model, bundle, consts  # before the read-back, which holds the output's copy
         read_savedmodel(tmp)  # every checksum of what was written, verified
         _replace(tmp, dst)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SavedModelError(f"{dst}: cannot write: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
