@@ -158,7 +158,8 @@ def _plan(saved_model: SavedModel, bundle: Bundle | None, options: Options,
 
 def _copy_tree(src: Path, dst: Path, skip: set[str]) -> None:
     """Copy every file and directory of ``src`` into ``dst`` except the relative paths in ``skip``."""
-    for root, dirs, files in os.walk(src):
+    # Symlinked directories are followed (their files copied), as copy2 follows file symlinks.
+    for root, dirs, files in os.walk(src, followlinks=True):
         here = Path(root).relative_to(src)
         (dst / here).mkdir(exist_ok=True)
         for name in files:

@@ -215,3 +215,32 @@ def test_progress_counts_variables_and_consts(tmp_path: Path) -> None:
                         progress=lambda row, done, total: calls.append((done, total)))
     # w32 512 + w16 300 + w64 400 + wbf16 320 + the captured constant 300 weights.
     assert calls[0] == (0, 1832) and calls[-1] == (1832, 1832) and len(calls) == 6
+
+
+def test_every_meta_graph_is_clustered(tmp_path: Path) -> None:
+    # TF1 exports can hold several meta graphs (one per tag set) over one set of variables.
+    src = tmp_path / "model"
+    shutil.copytree(MIXED, src)
+    saved_model = read_savedmodel(src)[0]
+    second = saved_model.meta_graphs.add()
+    second.CopyFrom(saved_model.meta_graphs[0])
+    second.meta_info_def.tags[:] = ["other"]
+    (src / "saved_model.pb").write_bytes(saved_model.SerializeToString())
+    report = compress_savedmodel(src, tmp_path / "out", Options(n_clusters=16))
+    clustered = {row.name for row in report.clustered}
+    assert {"Const", "meta_graph_1/Const", "w32/.ATTRIBUTES/VARIABLE_VALUE"} <= clustered
+    out = read_savedmodel(tmp_path / "out")[0]
+    for meta_graph in out.meta_graphs:
+        const = {ref.name: ref for ref in iter_consts(meta_graph.graph_def)}["Const"]
+        assert np.unique(codec.to_array(const.tensor)).size <= 16
+
+
+def test_inspect_text_lists_variables_and_consts() -> None:
+    from minigraph.report import render_inspect_savedmodel
+
+    text = render_inspect_savedmodel(inspect_savedmodel(MIXED))
+    lines = text.splitlines()
+    w32 = next(line for line in lines if line.startswith("w32/.ATTRIBUTES/VARIABLE_VALUE"))
+    assert w32.split()[1:6] == ["w32", "DT_FLOAT", "[32,16]", "512", "512"]
+    assert any(line.startswith("meta graph 0 (tags serve)") for line in lines)
+    assert any(line.split()[:4] == ["Const", "DT_FLOAT", "[300]", "300"] for line in lines)
