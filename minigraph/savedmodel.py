@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -84,7 +85,7 @@ def _whitelist(options: Options, names: dict[str, tuple[str, ...]]) -> Options:
     extra = tuple(_escape(key) for key, aliases in names.items()
                   if any(fnmatch.fnmatchcase(alias, p) for alias in aliases
                          for p in options.whitelisted))
-    return Options(**{**options.__dict__, "whitelisted": options.whitelisted + extra})
+    return replace(options, whitelisted=options.whitelisted + extra)
 
 
 def _escape(name: str) -> str:
@@ -223,8 +224,10 @@ def _replace(tmp: Path, dst: Path) -> None:
 
 
 def _check_paths(src: Path, dst: Path, force: bool) -> None:
-    if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
-        raise SavedModelError(f"{dst}: the output cannot be the input directory or inside it")
+    source, target = src.resolve(), dst.resolve()
+    if target == source or source in target.parents or target in source.parents:
+        raise SavedModelError(f"{dst}: the output cannot be the input directory, inside it, or "
+                              f"contain it")
     if (dst.exists() or dst.is_symlink()) and not force:
         raise SavedModelError(f"{dst}: already exists (use force to replace it)")
     if not dst.parent.is_dir():

@@ -162,11 +162,16 @@ def test_existing_output_refused_unless_forced(mixed_k16: Path, tmp_path: Path) 
     assert not (out / "old").exists() and _digests(out) == _digests(mixed_k16)
 
 
-def test_output_inside_input_refused(tmp_path: Path) -> None:
+def test_output_overlapping_input_refused(tmp_path: Path) -> None:
     src = tmp_path / "model"
     shutil.copytree(MIXED, src)
     with pytest.raises(SavedModelError, match="inside"):
         compress_savedmodel(src, src / "out")
+    with pytest.raises(SavedModelError, match="contain it"):
+        compress_savedmodel(src, tmp_path, force=True)
+    with pytest.raises(SavedModelError, match="cannot be the input"):
+        compress_savedmodel(src, src, force=True)
+    assert _digests(src) == _digests(MIXED)
 
 
 def test_failure_leaves_nothing_behind(tmp_path: Path) -> None:
