@@ -237,7 +237,8 @@ def _check_paths(src: Path, dst: Path, force: bool) -> None:
 
 
 def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = None, *,
-                        force: bool = False, progress: Progress | None = None) -> Report:
+                        force: bool = False, verify: bool = True,
+                        progress: Progress | None = None) -> Report:
     """Write a copy of the SavedModel ``src`` to ``dst`` with float variables and Consts clustered.
 
     Float variables (half, bfloat16, float, double) are selected and clustered exactly like
@@ -246,8 +247,8 @@ def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = 
     clustered as :func:`minigraph.compress.compress` does. Everything else (other variables, the
     object graph, assets, other files) is copied byte for byte; ``fingerprint.pb`` is dropped
     when anything changed (a stale one would still claim the original's identity). ``dst`` is
-    built as a hidden directory beside it, checked by reading it back, then renamed into place;
-    ``src`` is never modified.
+    built as a hidden directory beside it, read back (unless ``verify=False``), then renamed
+    into place; ``src`` is never modified.
 
     Parameters
     ----------
@@ -257,6 +258,8 @@ def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = 
         As for Consts (k, global codebook, whitelist, minimum size, method, seed, workers).
     force : bool
         Replace an existing ``dst`` directory.
+    verify : bool
+        Read the output back before publishing it, checking every checksum (default).
     progress : callable, optional
         As for :func:`minigraph.compress.plan_compression`, over the variables and the first
         meta graph's Consts (other meta graphs, rare, are not reported to it).
@@ -294,7 +297,8 @@ def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = 
         _write(src, tmp, saved_model if consts else None, bundle if changed_variables else None,
                changed)
         del saved_model, bundle, consts  # before the read-back, which holds the output's copy
-        read_savedmodel(tmp)  # every checksum of what was written, verified
+        if verify:
+            read_savedmodel(tmp)  # every checksum of what was written, verified
         _replace(tmp, dst)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)

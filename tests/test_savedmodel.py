@@ -249,3 +249,17 @@ def test_inspect_text_lists_variables_and_consts() -> None:
     assert w32.split()[1:6] == ["w32", "DT_FLOAT", "[32,16]", "512", "512"]
     assert any(line.startswith("meta graph 0 (tags serve)") for line in lines)
     assert any(line.split()[:4] == ["Const", "DT_FLOAT", "[300]", "300"] for line in lines)
+
+
+def test_output_is_read_back_unless_told_not_to(tmp_path: Path, monkeypatch) -> None:
+    calls = []
+    real = read_savedmodel
+
+    def counting(path):
+        calls.append(Path(path).name)
+        return real(path)
+
+    monkeypatch.setattr("minigraph.savedmodel.read_savedmodel", counting)
+    compress_savedmodel(MIXED, tmp_path / "a", Options(n_clusters=16))
+    compress_savedmodel(MIXED, tmp_path / "b", Options(n_clusters=16), verify=False)
+    assert calls[0] == "module_mixed" and calls[1].startswith(".a.") and calls[2:] == ["module_mixed"]
