@@ -114,7 +114,9 @@ def _add_variables(graph: GraphDef, bundle: Bundle
         name = dtypes.dtype_name(entry.dtype)
         if not _is_fixed_size(entry.dtype):
             shape = tuple(d.size for d in entry.shape.dim)
-            others.append(TensorReport(key, None, name, shape, 0, skipped=f"not float ({name})"))
+            elements = int(np.prod(shape, dtype=np.int64))
+            others.append(TensorReport(key, None, name, shape, elements,
+                                       skipped=f"not float ({name})"))
             continue
         marker = b"minigraph-variable:" + nonce + index.to_bytes(4, "little")
         node = graph.node.add(name=key, op="Const")
