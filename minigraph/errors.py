@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["MinigraphError", "DecodeError", "GraphError", "ClusteringError"]
+__all__ = ["MinigraphError", "DecodeError", "GraphError", "ClusteringError", "BundleError",
+           "SavedModelError"]
 
 
 class MinigraphError(ValueError):
@@ -19,3 +20,11 @@ class GraphError(MinigraphError):
 
 class ClusteringError(MinigraphError):
     """Clustering was asked for with invalid parameters or values."""
+
+
+class BundleError(MinigraphError):
+    """A tensor bundle (``variables.index`` and its data shards) is corrupt or not supported."""
+
+
+class SavedModelError(MinigraphError):
+    """A directory is not a SavedModel minigraph can read, or its output cannot be written."""

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 from .summary import GraphSummary
 
 __all__ = ["FORMAT_VERSION", "TensorReport", "Report", "inspect_dict", "render_inspect",
+           "render_inspect_savedmodel",
            "render_compress", "render_table", "format_bytes"]
 
 # Bumped whenever a key changes meaning or disappears (adding keys does not bump it).
@@ -87,6 +88,31 @@ def render_inspect(result: dict[str, Any]) -> str:
         parts += ["", render_table(headers, rows, right)]
     parts += ["", render_table(("dtype", "consts", "elements", "bytes"), dtype_rows,
                                (False, True, True, True))]
+    return "\n".join(parts)
+
+
+def render_inspect_savedmodel(result: dict[str, Any]) -> str:
+    """The text form of ``savedmodel.inspect_savedmodel``: variables, then each meta graph's Consts."""
+    totals = result["totals"]
+    parts = [f"{result['path']}: {format_bytes(result['bytes'])} in {len(result['files'])} files, "
+             f"{len(result['meta_graphs'])} meta graphs, {totals['variables']} variables"
+             f"{'' if result['fingerprint'] else ', no fingerprint.pb'}"]
+    rows = [(v["key"], v["object_path"] or "-", v["dtype"], _shape_text(v["shape"]),
+             v["elements"], "-" if v["distinct_values"] is None else v["distinct_values"],
+             format_bytes(v["bytes"])) for v in result["variables"]]
+    if rows:
+        parts += ["", render_table(("variable", "object path", "dtype", "shape", "elements",
+                                    "distinct", "bytes"), rows,
+                                   (False, False, False, False, True, True, True))]
+    dtype_rows = [(name, t["variables"], t["elements"], format_bytes(t["bytes"]))
+                  for name, t in totals["by_dtype"].items()]
+    dtype_rows.append(("all", totals["variables"], totals["elements"], format_bytes(totals["bytes"])))
+    parts += ["", render_table(("dtype", "variables", "elements", "bytes"), dtype_rows,
+                               (False, True, True, True))]
+    for number, meta in enumerate(result["meta_graphs"]):
+        graph = {"file": f"meta graph {number} (tags {', '.join(meta['tags']) or '-'})",
+                 "file_bytes": result["files"].get("saved_model.pb", 0), **meta}
+        parts += ["", render_inspect(graph)]
     return "\n".join(parts)
 
 

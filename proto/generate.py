@@ -52,10 +52,14 @@ def generate(out_dir: Path) -> list[Path]:
     from grpc_tools import protoc
 
     protos = sorted(PROTO_DIR.glob("*.proto"))
+    # google/protobuf/{any,wrappers}.proto (imported by the SavedModel files) ship with grpc_tools;
+    # their generated modules come with the protobuf runtime, so only the path is needed here.
+    well_known = Path(protoc.__file__).resolve().parent / "_proto"
     with tempfile.TemporaryDirectory() as staging:
         args = [
             "protoc",
             f"--proto_path={PACKAGE}={PROTO_DIR}",
+            f"--proto_path={well_known}",
             f"--python_out={staging}",
             f"--pyi_out={staging}",
             *(f"{PACKAGE}/{proto.name}" for proto in protos),

@@ -50,3 +50,9 @@ def digest_values(values) -> str:
             values = values.astype(np.float32)
         blob = np.ascontiguousarray(values).astype(values.dtype.newbyteorder("<")).tobytes()
     return hashlib.sha256(blob).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def expected_savedmodels() -> dict:
+    """Facts TensorFlow reported when it made the SavedModel fixtures (savedmodels/expected.json)."""
+    return json.loads((FIXTURES / "savedmodels" / "expected.json").read_text())

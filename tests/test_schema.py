@@ -208,3 +208,19 @@ def test_schema_module_exports_our_classes() -> None:
         assert descriptor.file.name.startswith("graphdef_pb2/"), f"{name} is from {descriptor.file.name}"
     # Numbers from TensorFlow's types.proto.
     assert (schema.DataType.DT_FLOAT, schema.DataType.DT_BFLOAT16, schema.DataType.DT_HALF) == (1, 14, 19)
+
+
+@pytest.mark.tensorflow
+def test_savedmodel_classes_load_beside_tensorflow() -> None:
+    # Both sets of classes in one process, and TensorFlow's bytes parse into ours field by field.
+    from tensorflow.core.protobuf import saved_model_pb2, tensor_bundle_pb2
+
+    theirs = saved_model_pb2.SavedModel(saved_model_schema_version=1)
+    meta = theirs.meta_graphs.add()
+    meta.meta_info_def.tags.append("serve")
+    meta.object_graph_def.nodes.add().variable.name = "kernel"
+    ours = schema.SavedModel.FromString(theirs.SerializeToString())
+    assert list(ours.meta_graphs[0].meta_info_def.tags) == ["serve"]
+    assert ours.meta_graphs[0].object_graph_def.nodes[0].variable.name == "kernel"
+    entry = tensor_bundle_pb2.BundleEntryProto(shard_id=2, offset=40, size=12, crc32c=0xDEADBEEF)
+    assert schema.BundleEntryProto.FromString(entry.SerializeToString()).crc32c == 0xDEADBEEF
