@@ -15,7 +15,8 @@ from .compress import Options
 from .errors import MinigraphError
 from .files import compress_file, inspect_file
 from .quantize import INITS, METHODS
-from .report import FORMAT_VERSION, TensorReport, render_compress, render_inspect
+from .report import (FORMAT_VERSION, TensorReport, render_compress, render_inspect,
+                     render_inspect_savedmodel)
 
 __all__ = ["main"]
 
@@ -35,9 +36,10 @@ def _inspect_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minigraph inspect", epilog=_EXIT_TEXT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Report every Const of a GraphDef (main graph and library functions): "
+        description="Report every Const of a GraphDef (main graph and library functions), or "
+                    "every variable and Const of a SavedModel directory: "
                     "dtype, shape, elements, stored encoding, distinct values and bytes.")
-    parser.add_argument("files", nargs="+", metavar="FILE", help="GraphDef file (.pb or .pbtxt)")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="GraphDef file (.pb or .pbtxt) or SavedModel directory")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object instead of tables")
     parser.add_argument("--version", action="version", version=f"minigraph {__version__}")
@@ -56,7 +58,8 @@ def _run_inspect(args: argparse.Namespace) -> int:
         print(json.dumps({"format_version": FORMAT_VERSION, "files": results,
                           "failed": failed}, indent=2))
     elif results:
-        print("\n\n".join(render_inspect(result) for result in results))
+        print("\n\n".join(render_inspect_savedmodel(result) if "variables" in result
+                           else render_inspect(result) for result in results))
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -77,7 +80,8 @@ def _compress_parser() -> argparse.ArgumentParser:
                     "values replaced by at most k cluster centroids (k-means weight sharing), "
                     "so the file compresses far better with gzip or zip.")
     add = parser.add_argument
-    add("files", nargs="+", metavar="FILE", help="frozen GraphDef (.pb, or .pbtxt text)")
+    add("files", nargs="+", metavar="FILE",
+        help="frozen GraphDef (.pb, or .pbtxt text), or a SavedModel directory (DIR -> DIR.min)")
     add("-o", "--output", metavar="PATH", help="output path (one input only; default FILE.min)")
     add("-f", "--force", action="store_true", help="replace an existing output file")
     add("-k", "--n-clusters", "--n_clusters", dest="n_clusters", type=int, default=256,

@@ -14,6 +14,7 @@ from .compress import Change, Options, Progress, plan_compression
 from .errors import GraphError, MinigraphError
 from .graph import iter_consts
 from .report import inspect_dict
+from .savedmodel import compress_savedmodel, inspect_savedmodel
 from .schema import GraphDef
 from .summary import summarize_graph
 from .wire import Chunk, new_marker
@@ -22,8 +23,9 @@ __all__ = ["default_output", "compress_file", "inspect_file", "serialize_compres
            "verify_output"]
 
 def default_output(path: str | os.PathLike[str]) -> Path:
-    """Where ``minigraph FILE`` writes by default: ``FILE.min`` beside ``FILE``."""
-    return Path(os.fspath(path) + ".min")
+    """Where ``minigraph FILE`` writes by default: ``FILE.min`` beside ``FILE`` (for a
+    SavedModel directory ``DIR``, the directory ``DIR.min``)."""
+    return Path(os.fspath(path).rstrip(os.sep) + ".min")
 
 
 def _check_paths(path: str, out: Path, force: bool) -> None:
@@ -189,11 +191,26 @@ def compress_file(path: str | os.PathLike[str], output: str | os.PathLike[str] |
         One sentence starting with the input path; the output is then as it was before.
     """
     path = os.fspath(path)
+    out = Path(output) if output else default_output(path)
     try:
-        return _compress_file(path, Path(output) if output else default_output(path),
-                              options or Options(), force, verify, gzip, progress)
+        if os.path.isdir(path):
+            return _compress_savedmodel(path, out, options or Options(), force, verify, progress)
+        return _compress_file(path, out, options or Options(), force, verify, gzip, progress)
     except MinigraphError as exc:
-        raise GraphError(f"{path}: {exc}") from None
+        message = str(exc)
+        raise GraphError(message if message.startswith(f"{path}: ") else f"{path}: {message}"
+                         ) from None
+
+
+def _compress_savedmodel(path: str, out: Path, options: Options, force: bool, verify: bool,
+                         progress: Progress | None) -> dict[str, Any]:
+    """A SavedModel directory to another (see :func:`minigraph.savedmodel.compress_savedmodel`)."""
+    started = time.perf_counter()
+    report = compress_savedmodel(path, out, options, force=force, verify=verify,
+                                 progress=progress)
+    report.files.update(verified=verify, gzip_bytes_before=None, gzip_bytes_after=None,
+                        elapsed_seconds=round(time.perf_counter() - started, 4))
+    return report.to_dict()
 
 
 def _compress_file(path: str, out: Path, options: Options, force: bool, verify: bool,
@@ -235,7 +252,10 @@ def _draining(chunks: list[Chunk]) -> Iterable[Chunk]:
 
 
 def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What ``minigraph inspect`` reports for one file, as a JSON-ready dict.
+    """What ``minigraph inspect`` reports for one file (or SavedModel directory), JSON-ready.
+
+    A SavedModel's dict is :func:`minigraph.savedmodel.inspect_savedmodel`'s (it has a
+    ``variables`` key); a GraphDef's is :func:`minigraph.report.inspect_dict`'s.
 
     Raises
     ------
@@ -243,6 +263,13 @@ def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         One sentence starting with the path.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        try:
+            return inspect_savedmodel(path)
+        except MinigraphError as exc:
+            message = str(exc)
+            raise GraphError(message if message.startswith(f"{path}") else f"{path}: {message}"
+                             ) from None
     try:
         data = pbfile.read_bytes(path)
         summary = summarize_graph(pbfile.parse_graph(

@@ -228,14 +228,14 @@ def _replace(tmp: Path, dst: Path) -> None:
 def _check_paths(src: Path, dst: Path, force: bool) -> None:
     source, target = src.resolve(), dst.resolve()
     if target == source or source in target.parents or target in source.parents:
-        raise SavedModelError(f"{dst}: the output cannot be the input directory, inside it, or "
+        raise SavedModelError(f"output {dst} cannot be the input directory, inside it, or "
                               f"contain it")
     if (dst.exists() or dst.is_symlink()) and not force:
-        raise SavedModelError(f"{dst}: already exists (use force to replace it)")
+        raise SavedModelError(f"output {dst} already exists (use --force to replace it)")
     if not dst.parent.is_dir():
-        raise SavedModelError(f"{dst}: its parent directory does not exist")
+        raise SavedModelError(f"cannot write {dst}: its parent directory does not exist")
     if dst.exists() and not dst.is_dir():
-        raise SavedModelError(f"{dst}: exists and is not a directory")
+        raise SavedModelError(f"output {dst} exists and is not a directory")
 
 
 def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = None, *,
@@ -304,7 +304,7 @@ def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = 
         _replace(tmp, dst)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise SavedModelError(f"{dst}: cannot write: {exc.strerror or exc}") from None
+        raise SavedModelError(f"cannot write {dst}: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

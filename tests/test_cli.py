@@ -300,3 +300,46 @@ def test_bad_seed_and_workers_are_usage_errors_before_any_file_is_read(capsys):
     for flags in (["--seed", "-1"], ["--workers", "0"]):
         assert main([*flags, "/nonexistent/model.pb"]) == 2
         assert "cannot read" not in capsys.readouterr().err
+
+
+# ---- SavedModel directories ----------------------------------------------------------------
+
+def _copy_savedmodel(tmp_path, name="digits_keras"):
+    import shutil
+
+    target = tmp_path / name
+    shutil.copytree(FIXTURES / "savedmodels" / name, target)
+    return target
+
+
+def test_a_savedmodel_directory_compresses_to_dir_dot_min(tmp_path, capsys):
+    model = _copy_savedmodel(tmp_path)
+    assert main([f"{model}/", "-k", "16", "--json"]) == 0  # a trailing slash still gives DIR.min
+    entry = json.loads(capsys.readouterr().out)["files"][0]
+    assert entry["output"] == str(tmp_path / "digits_keras.min")
+    assert (tmp_path / "digits_keras.min" / "saved_model.pb").is_file()
+    clustered = [t for t in entry["tensors"] if t["clustered"]]
+    assert clustered and all(t["distinct_after"] <= 16 for t in clustered)
+    assert entry["verified"] is True
+    assert main([str(model)]) == 1
+    assert "already exists (use --force to replace it)" in capsys.readouterr().err
+
+
+def test_inspect_lists_a_savedmodels_variables(tmp_path, capsys, expected_savedmodels):
+    model = FIXTURES / "savedmodels" / "module_mixed"
+    assert main(["inspect", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{model}: ")
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if "/.ATTRIBUTES/" in line}
+    for key, fact in expected_savedmodels["module_mixed"]["variables"].items():  # TF's facts
+        shape = "[" + ",".join(str(d) for d in fact["shape"]) + "]"
+        assert shape in rows[key], key
+
+
+def test_a_directory_that_is_not_a_savedmodel_is_one_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"minigraph: error: {tmp_path / 'empty'}: ")
+    assert "not a SavedModel" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]

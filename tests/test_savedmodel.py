@@ -191,7 +191,7 @@ def test_failure_while_writing_leaves_nothing_behind(tmp_path: Path, monkeypatch
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("minigraph.savedmodel.write_bundle", fail)
-    with pytest.raises(SavedModelError, match="out: cannot write: No space left on device"):
+    with pytest.raises(SavedModelError, match="cannot write .*out: No space left on device"):
         compress_savedmodel(MIXED, tmp_path / "out", Options(n_clusters=16))
     assert list(tmp_path.iterdir()) == []
 
