@@ -7,7 +7,7 @@ import numpy as np
 from . import codec, dtypes
 from .dtypes import DTypeInfo
 
-__all__ = ["WORD_BITS", "MAX_BITS", "bits_for", "per_word", "pack_indices", "unpack_indices",
+__all__ = ["WORD_BITS", "MAX_BITS", "bits_for", "per_word", "dividing_per_word", "pack_indices", "unpack_indices",
            "to_patterns", "from_patterns", "palette_supported", "palette_of"]
 
 WORD_BITS = 64
@@ -22,11 +22,16 @@ def bits_for(k: int) -> int:
 
 
 def per_word(bits: int) -> int:
-    """How many ``bits``-wide indices one 64-bit word holds (the rest of the word is zero)."""
+    """How many ``bits``-wide indices one 64-bit word holds at most."""
     return WORD_BITS // bits
 
 
-def pack_indices(labels: np.ndarray, bits: int) -> np.ndarray:
+def dividing_per_word(n: int, bits: int) -> int:
+    """The most indices per word (at most ``per_word(bits)``) that fill ``n`` words exactly."""
+    return next(p for p in range(per_word(bits), 0, -1) if n % p == 0)
+
+
+def pack_indices(labels: np.ndarray, bits: int, p: int | None = None) -> np.ndarray:
     """Pack indices ``bits`` wide into int64 words, index i at bits ``(i % p) * bits`` of word ``i // p``.
 
     Parameters
@@ -35,15 +40,16 @@ def pack_indices(labels: np.ndarray, bits: int) -> np.ndarray:
         Each in [0, 2**bits).
     bits : int
         1 to 32.
+    p : int, optional
+        Indices per word, at most (and by default) ``64 // bits``.
 
     Returns
     -------
     ndarray of shape (ceil(n / p),), int64
-        ``p = 64 // bits``; unused high bits and the fields past ``n`` are zero. A word whose top
-        bit is set is negative: the decoder masks after an arithmetic right shift, so it does not
-        matter.
+        Unused high bits and the fields past ``n`` are zero. A word whose top bit is set is
+        negative: the decoder masks after an arithmetic right shift, so it does not matter.
     """
-    p = per_word(bits)
+    p = p or per_word(bits)
     n = labels.size
     words = np.zeros(-(-n // p), dtype=np.uint64)
     for start in range(0, n, _CHUNK * p):
@@ -58,9 +64,9 @@ def pack_indices(labels: np.ndarray, bits: int) -> np.ndarray:
     return words.view(np.int64)
 
 
-def unpack_indices(words: np.ndarray, bits: int, n: int) -> np.ndarray:
+def unpack_indices(words: np.ndarray, bits: int, n: int, p: int | None = None) -> np.ndarray:
     """The first ``n`` indices packed by :func:`pack_indices` (ndarray of shape (n,), int64)."""
-    p = per_word(bits)
+    p = p or per_word(bits)
     shifts = np.arange(p, dtype=np.uint64) * np.uint64(bits)
     fields = (np.asarray(words, dtype=np.int64).view(np.uint64)[:, None] >> shifts)
     fields &= np.uint64((1 << bits) - 1)

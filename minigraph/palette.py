@@ -1,27 +1,17 @@
-"""The palette form: a Const rebuilt in the graph from a small palette and packed indices.
+"""The palette form: each chosen Const rebuilt in the graph from a small palette and packed indices.
 
-A Const ``NAME`` holding few distinct values becomes Consts of its palette (the distinct bit
-patterns, in its own dtype) and of its indices, plus decode ops of core TensorFlow, the last of
-which is named ``NAME`` and yields exactly the Const's tensor:
-
-- b = 8 bits (129 to 256 entries): uint8 indices shaped like the tensor, ``Cast`` to int32 and
-  ``GatherV2`` from the palette (GatherV2 takes int32/int64 indices only).
-- any other b up to 16: indices packed ``64 // b`` to an int64 word (see ``packing``);
-  ``RightShift`` of the words ``[w, 1]`` by ``[0, b, 2b, ...]`` and ``BitwiseAnd`` with ``2^b - 1``
-  give the indices ``[w, p]``, ``GatherV2`` the values, then ``Reshape``/``Slice`` drop the padding
-  and a final ``Reshape`` restores the shape. int64 indices need no ``Cast``.
-
-The last node carries the attr ``_minigraph_palette`` (TensorFlow skips validation of attrs whose
-name starts with ``_``: tensorflow/core/framework/node_def_util.cc) holding the original NodeDef
-without its name and payload, so :func:`expand` restores it byte for byte. A subgraph counts as a
-palette only if rebuilding it from its own palette and indices gives the same nodes, and no node
-outside it reads its inner nodes.
+A Const ``NAME`` of the values form (at most a few hundred distinct values, as ``compress``
+writes it) becomes a palette Const holding its distinct bit patterns, an index Const, and decode
+ops of core TensorFlow whose last node is named ``NAME`` and yields the Const's tensor bit for
+bit (NaN payloads, -0.0 and ±Inf are palette entries like any other pattern). ``expand`` turns
+every palette subgraph back into the Const, byte for byte. The node layouts are described in
+``palette_nodes``; the index packing in ``packing``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Iterable, Iterator
 
 import numpy as np
 from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -30,22 +20,21 @@ from . import codec, packing
 from .dtypes import dtype_name
 from .errors import DecodeError, GraphError
 from .graph import CONST_OPS
-from .schema import DataType, GraphDef, NodeDef
+from .palette_nodes import (MARKER, TAGS, Plan, Scope, build, read_plan, restore, shared_node,
+                            source)
+from .schema import GraphDef, NodeDef
 
 __all__ = ["MARKER", "PaletteInfo", "palettize", "expand", "find_palettes", "palette_parts"]
 
-MARKER = "_minigraph_palette"
-_TAG = b"minigraph palette 1"
-_SHARED = b"shared"
-_INT32, _INT64, _UINT8 = (DataType.Value(name) for name in ("DT_INT32", "DT_INT64", "DT_UINT8"))
-_TAGS = ("palette", "indices", "words", "shifts", "mask", "axis", "flat", "begin", "size", "shape",
-         "cast", "shift", "and", "gather", "flatten", "slice")
+_SEARCH_LIMIT = 1 << 16  # tensors up to this many elements try every layout and keep the smallest
+_SLICE_BYTES = 1000  # rough size of the five nodes that drop the padding of the last word
 
 
 @dataclass(frozen=True)
 class PaletteInfo:
     """One tensor's palette form, or why it was left as values (``reason``).
 
+    ``bits`` is what each index takes in the file (8 for the uint8 layout, whatever k is);
     ``stored_bytes`` is the serialized size of the tensor's own nodes (a shared palette, named by
     ``shared_palette``, is not counted); ``name`` is ``NODE`` or ``FUNCTION/NODE``.
     """
@@ -66,130 +55,10 @@ class PaletteInfo:
         return self.reason is None
 
 
-@dataclass
-class _Scope:
-    function: str | None
-    nodes: Any  # the repeated NodeDef field of the graph or of one library function
-
-    def key(self, node_name: str) -> str:
-        return node_name if self.function is None else f"{self.function}/{node_name}"
-
-    def ref(self, node_name: str, output_arg: str) -> str:
-        # Function bodies name a node's output "node:output_arg:index" (tensorflow/core/framework/
-        # function.proto); the graph names output 0 by the node name alone.
-        return node_name if self.function is None else f"{node_name}:{output_arg}:0"
-
-
-def _scopes(graph_def: GraphDef) -> Iterator[_Scope]:
-    yield _Scope(None, graph_def.node)
+def _scopes(graph_def: GraphDef) -> Iterator[Scope]:
+    yield Scope(None, graph_def.node)
     for function in graph_def.library.function:
-        yield _Scope(function.signature.name, function.node_def)
-
-
-def _source(edge: str) -> str:
-    return edge.lstrip("^").split(":", 1)[0]
-
-
-@dataclass
-class _Plan:
-    name: str  # the Const's node name, which the last decode node takes
-    stripped: NodeDef  # the Const without name and tensor_content
-    palette: np.ndarray  # sorted bit patterns (the shared palette's, if shared)
-    labels: np.ndarray  # int64, one per element
-    suffix: str  # inner nodes are NAME/<tag><suffix>
-    shared: str | None = None  # name of the shared palette Const
-
-    @property
-    def dtype(self) -> int:
-        return self.stripped.attr["value"].tensor.dtype
-
-    @property
-    def bits(self) -> int:
-        return packing.bits_for(self.palette.size)
-
-
-def _const(name: str, values: Any, dtype: int, control: Sequence[str], device: str) -> NodeDef:
-    node = NodeDef(name=name, op="Const", input=control, device=device)
-    node.attr["dtype"].type = dtype
-    node.attr["value"].tensor.CopyFrom(codec.from_array(np.asarray(values), dtype))
-    return node
-
-
-def _op(name: str, op: str, inputs: Sequence[str], device: str, **types: int) -> NodeDef:
-    node = NodeDef(name=name, op=op, input=inputs, device=device)
-    for key, value in types.items():
-        node.attr[key].type = value
-    return node
-
-
-def _build(plan: _Plan, scope: _Scope) -> list[NodeDef]:
-    """The decode subgraph of one tensor, its last node named ``plan.name`` (nodes in order)."""
-    tensor = plan.stripped.attr["value"].tensor
-    dtype, shape = tensor.dtype, [int(d.size) for d in tensor.tensor_shape.dim]
-    names = {tag: f"{plan.name}/{tag}{plan.suffix}" for tag in _TAGS}
-    control, device = list(plan.stripped.input), plan.stripped.device
-    nodes: list[NodeDef] = []
-
-    def const(tag: str, values: Any, const_dtype: int) -> str:
-        nodes.append(_const(names[tag], values, const_dtype, control, device))
-        return scope.ref(names[tag], "output")
-
-    def op(name: str, op_name: str, inputs: Sequence[str], output_arg: str, **types: int) -> str:
-        nodes.append(_op(name, op_name, inputs, device, **types))
-        return scope.ref(name, output_arg)
-
-    palette = (scope.ref(plan.shared, "output") if plan.shared is not None
-               else const("palette", packing.from_patterns(plan.palette, dtype), dtype))
-    axis = const("axis", np.int32(0), _INT32)
-    bits, n = plan.bits, plan.labels.size
-    if bits == 8:
-        indices = const("indices", plan.labels.astype(np.uint8).reshape(shape), _UINT8)
-        cast = op(names["cast"], "Cast", [indices], "y", SrcT=_UINT8, DstT=_INT32)
-        op(plan.name, "GatherV2", [palette, cast, axis], "output", Tparams=dtype,
-           Tindices=_INT32, Taxis=_INT32)
-    else:
-        p = packing.per_word(bits)
-        words = packing.pack_indices(plan.labels, bits)
-        words_ref = const("words", words.reshape(-1, 1), _INT64)
-        shifts = const("shifts", np.arange(p, dtype=np.int64) * bits, _INT64)
-        mask = const("mask", np.int64((1 << bits) - 1), _INT64)
-        # RightShift is arithmetic on int64 (a word with its top bit set is negative); the mask
-        # keeps only the b bits of each field, so the result is the same as a logical shift.
-        shifted = op(names["shift"], "RightShift", [words_ref, shifts], "z", T=_INT64)
-        index = op(names["and"], "BitwiseAnd", [shifted, mask], "z", T=_INT64)
-        values = op(names["gather"], "GatherV2", [palette, index, axis], "output", Tparams=dtype,
-                    Tindices=_INT64, Taxis=_INT32)
-        if words.size * p != n:
-            flat = const("flat", np.array([-1], np.int32), _INT32)
-            begin = const("begin", np.array([0], np.int32), _INT32)
-            size = const("size", np.array([n], np.int32), _INT32)
-            values = op(names["flatten"], "Reshape", [values, flat], "output", T=dtype,
-                        Tshape=_INT32)
-            values = op(names["slice"], "Slice", [values, begin, size], "output", T=dtype,
-                        Index=_INT32)
-        shape_ref = const("shape", np.array(shape, np.int32), _INT32)
-        op(plan.name, "Reshape", [values, shape_ref], "output", T=dtype, Tshape=_INT32)
-    nodes[-1].attr[MARKER].list.s.extend(
-        [_TAG, plan.suffix.encode(), plan.stripped.SerializeToString(deterministic=True)])
-    return nodes
-
-
-def _shared_node(name: str, plan: _Plan) -> NodeDef:
-    """The palette Const that several tensors' GatherV2 nodes read (``plan`` is one of them)."""
-    node = _const(name, packing.from_patterns(plan.palette, plan.dtype), plan.dtype,
-                  list(plan.stripped.input), plan.stripped.device)
-    node.attr[MARKER].list.s.extend([_TAG, _SHARED])
-    return node
-
-
-def _restore(plan: _Plan) -> NodeDef:
-    """The Const the subgraph stands for, as it was."""
-    node = NodeDef()
-    node.CopyFrom(plan.stripped)
-    node.name = plan.name
-    values = packing.from_patterns(plan.palette[plan.labels], plan.dtype)
-    codec.set_values(node.attr["value"].tensor, values)
-    return node
+        yield Scope(function.signature.name, function.node_def)
 
 
 def _refusal(node: NodeDef) -> str | None:
@@ -209,7 +78,40 @@ def _refusal(node: NodeDef) -> str | None:
     return None
 
 
-def _plan(node: NodeDef, suffix: str) -> _Plan | str:
+def _layouts(n: int, k: int) -> list[int | None]:
+    """Candidate layouts: None (uint8 indices) and indices per int64 word."""
+    bits = packing.bits_for(k)
+    layouts: list[int | None] = [None] if k <= 256 else []
+    if bits != 8:  # at 8 bits, words hold what uint8 holds, with more nodes
+        p = packing.per_word(bits)
+        layouts.append(p)
+        if n % p:  # no padding, so no Reshape/Slice, for a few bits more per word
+            layouts.append(packing.dividing_per_word(n, bits))
+    return layouts
+
+
+def _estimate(n: int, layout: int | None) -> int:
+    if layout is None:
+        return n
+    return 8 * -(-n // layout) + (_SLICE_BYTES if n % layout else 0)
+
+
+def _choose(plan: Plan, scope: Scope) -> None:
+    """Set the layout taking the fewest bytes: built and measured for small tensors, estimated
+    for large ones, where the index bytes dominate."""
+    n = plan.labels.size
+    layouts = _layouts(n, plan.palette.size)
+    if len(layouts) > 1 and n <= _SEARCH_LIMIT:
+        sizes = []
+        for layout in layouts:
+            plan.per_word = layout
+            sizes.append(sum(node.ByteSize() for node in build(plan, scope)))
+        plan.per_word = layouts[int(np.argmin(sizes))]
+    else:
+        plan.per_word = min(layouts, key=lambda layout: _estimate(n, layout))
+
+
+def _plan(node: NodeDef, scope: Scope, suffix: str) -> Plan | str:
     """A plan for one Const, or the reason it stays in the values form."""
     reason = _refusal(node)
     if reason is not None:
@@ -224,10 +126,11 @@ def _plan(node: NodeDef, suffix: str) -> _Plan | str:
     stripped.CopyFrom(node)
     stripped.ClearField("name")
     codec.set_placeholder(stripped.attr["value"].tensor, b"")
-    plan = _Plan(node.name, stripped, palette, labels, suffix)
-    if (_restore(plan).SerializeToString(deterministic=True)
+    plan = Plan(node.name, stripped, palette, labels, suffix)
+    if (restore(plan).SerializeToString(deterministic=True)
             != node.SerializeToString(deterministic=True)):
         return "its tensor also holds a typed value list, which expand could not restore"
+    _choose(plan, scope)
     return plan
 
 
@@ -236,12 +139,12 @@ def _suffix(name: str, taken: set[str]) -> str:
     number = 0
     while True:
         suffix = f"_{number}" if number else ""
-        if all(f"{name}/{tag}{suffix}" not in taken for tag in _TAGS):
+        if all(f"{name}/{tag}{suffix}" not in taken for tag in TAGS):
             return suffix
         number += 1
 
 
-def _info(scope: _Scope, plan: _Plan, stored_bytes: int) -> PaletteInfo:
+def _info(scope: Scope, plan: Plan, stored_bytes: int) -> PaletteInfo:
     tensor = plan.stripped.attr["value"].tensor
     return PaletteInfo(scope.key(plan.name), scope.function, dtype_name(tensor.dtype),
                        tuple(int(d.size) for d in tensor.tensor_shape.dim), plan.palette.size,
@@ -250,61 +153,9 @@ def _info(scope: _Scope, plan: _Plan, stored_bytes: int) -> PaletteInfo:
 
 @dataclass
 class _Found:
-    plan: _Plan
+    plan: Plan
     own: list[str]  # the tensor's own nodes, the last one named plan.name
     stored_bytes: int
-
-
-def _const_array(node: NodeDef | None, dtype: int | None = None) -> np.ndarray | None:
-    """A Const node's values, or None if it is no Const (of that dtype)."""
-    if node is None or node.op != "Const" or "value" not in node.attr:
-        return None
-    tensor = node.attr["value"].tensor
-    if dtype is not None and tensor.dtype != dtype:
-        return None
-    return codec.to_array(tensor)
-
-
-def _read(node: NodeDef, scope: _Scope, by_name: dict[str, NodeDef]) -> _Plan | None:
-    """What a marked node's subgraph would have been built from, read from its own Consts."""
-    marker = node.attr[MARKER].list.s
-    if len(marker) != 3 or marker[0] != _TAG:
-        return None
-    stripped = NodeDef.FromString(marker[2])
-    suffix = marker[1].decode()
-    if _refusal_of_stripped(stripped) or not node.input:
-        return None
-    dtype = stripped.attr["value"].tensor.dtype
-    names = {tag: f"{node.name}/{tag}{suffix}" for tag in _TAGS}
-    gather = node if node.op == "GatherV2" else by_name.get(names["gather"])
-    if gather is None or not gather.input:
-        return None
-    palette_name = _source(gather.input[0])
-    palette = _const_array(by_name.get(palette_name), dtype)
-    if palette is None or palette.ndim != 1 or palette.size == 0:
-        return None
-    n = int(np.prod([d.size for d in stripped.attr["value"].tensor.tensor_shape.dim]))
-    if node.op == "GatherV2":
-        indices = _const_array(by_name.get(names["indices"]), _UINT8)
-        labels = None if indices is None or indices.size != n else indices.reshape(-1)
-    else:
-        mask = _const_array(by_name.get(names["mask"]), _INT64)
-        words = _const_array(by_name.get(names["words"]), _INT64)
-        bits = int(mask).bit_length() if mask is not None and mask.ndim == 0 else 0
-        labels = None
-        if words is not None and 1 <= bits <= packing.MAX_BITS:
-            if words.size * packing.per_word(bits) >= n:
-                labels = packing.unpack_indices(words.reshape(-1), bits, n)
-    if labels is None or (labels.size and int(labels.max()) >= palette.size):
-        return None
-    shared = None if palette_name == names["palette"] else palette_name
-    return _Plan(node.name, stripped, packing.to_patterns(palette, dtype),
-                 labels.astype(np.int64), suffix, shared)
-
-
-def _refusal_of_stripped(stripped: NodeDef) -> bool:
-    return (stripped.op not in CONST_OPS or "value" not in stripped.attr
-            or not packing.palette_supported(stripped.attr["value"].tensor.dtype))
 
 
 def _same(a: NodeDef | None, b: NodeDef) -> bool:
@@ -312,29 +163,29 @@ def _same(a: NodeDef | None, b: NodeDef) -> bool:
                               == b.SerializeToString(deterministic=True))
 
 
-def _detect(scope: _Scope) -> list[_Found]:
+def _detect(scope: Scope) -> list[_Found]:
     """Every palette subgraph of one scope that rebuilds to exactly what is there."""
     by_name = {node.name: node for node in scope.nodes}
     readers: dict[str, set[str]] = {}
     for node in scope.nodes:
         for edge in node.input:
-            readers.setdefault(_source(edge), set()).add(node.name)
+            readers.setdefault(source(edge), set()).add(node.name)
     found = []
     for node in scope.nodes:
         if MARKER not in node.attr or node.attr[MARKER].WhichOneof("value") != "list":
             continue
         try:
-            plan = _read(node, scope, by_name)
-            rebuilt = _build(plan, scope) if plan is not None else []
+            plan = read_plan(node, scope, by_name)
+            rebuilt = build(plan, scope) if plan is not None else []
         except (DecodeError, ProtobufDecodeError, UnicodeDecodeError):
-            continue  # a marker or Const that is not ours
+            continue  # a marker or a Const that is not ours
         if plan is None or not all(_same(by_name.get(r.name), r) for r in rebuilt):
             continue
         own = [r.name for r in rebuilt]
         if any(readers.get(name, set()) - set(own) for name in own[:-1]):
             continue  # another node reads an inner node: expanding would break it
         if plan.shared is not None and not _same(by_name.get(plan.shared),
-                                                 _shared_node(plan.shared, plan)):
+                                                 shared_node(plan.shared, plan)):
             continue
         found.append(_Found(plan, own, sum(r.ByteSize() for r in rebuilt)))
     return found
@@ -346,18 +197,15 @@ def find_palettes(graph_def: GraphDef) -> list[PaletteInfo]:
     Returns
     -------
     list of PaletteInfo
-        name, dtype, shape, palette size k, bits per index and the bytes its own nodes take.
+        Name, dtype, shape, palette size k, bits per index and the bytes its own nodes take.
     """
-    infos = []
-    for scope in _scopes(graph_def):
-        for found in _detect(scope):
-            infos.append(_info(scope, found.plan, found.stored_bytes))
-    return infos
+    return [_info(scope, found.plan, found.stored_bytes)
+            for scope in _scopes(graph_def) for found in _detect(scope)]
 
 
 def palette_parts(graph_def: GraphDef) -> frozenset[str]:
-    """Names (``NODE`` or ``FUNCTION/NODE``) of every node that belongs to a palette subgraph,
-    shared palettes included: the compressor leaves these alone."""
+    """Names (``NODE`` or ``FUNCTION/NODE``) of every node of every palette subgraph, shared
+    palettes included: the compressor leaves these alone."""
     parts: set[str] = set()
     for scope in _scopes(graph_def):
         for found in _detect(scope):
@@ -367,7 +215,7 @@ def palette_parts(graph_def: GraphDef) -> frozenset[str]:
     return frozenset(parts)
 
 
-def _left(scope: _Scope, node: NodeDef, reason: str) -> PaletteInfo:
+def _left(scope: Scope, node: NodeDef, reason: str) -> PaletteInfo:
     """The answer for a node left in the values form."""
     dtype, shape = "", ()  # type: tuple[str, tuple[int, ...]]
     if "value" in node.attr and node.attr["value"].WhichOneof("value") == "tensor":
@@ -376,15 +224,15 @@ def _left(scope: _Scope, node: NodeDef, reason: str) -> PaletteInfo:
     return PaletteInfo(scope.key(node.name), scope.function, dtype, shape, reason=reason)
 
 
-def _share(plans: list[tuple[_Scope, _Plan]], taken: dict[int, set[str]]) -> dict[str, NodeDef]:
+def _share(plans: list[tuple[Scope, Plan]], taken: dict[int, set[str]]) -> dict[str, NodeDef]:
     """Point the plans of each scope, dtype, device and control inputs at one common palette.
 
     Consts with control inputs (TF1 while-loop bodies give them one to place them in the loop's
     frame) share only with Consts in the same frame. A group keeps separate palettes if the
     common one would need more than ``packing.MAX_BITS`` bits.
     """
-    groups: dict[tuple, list[_Plan]] = {}
-    scopes: dict[tuple, _Scope] = {}
+    groups: dict[tuple, list[Plan]] = {}
+    scopes: dict[tuple, Scope] = {}
     for scope, plan in plans:
         key = (id(scope), plan.dtype, tuple(plan.stripped.input), plan.stripped.device)
         groups.setdefault(key, []).append(plan)
@@ -404,11 +252,12 @@ def _share(plans: list[tuple[_Scope, _Plan]], taken: dict[int, set[str]]) -> dic
         for plan in members:
             plan.labels = np.searchsorted(union, plan.palette)[plan.labels]
             plan.palette, plan.shared = union, name
-        nodes[name] = _shared_node(name, members[0])
+            _choose(plan, scopes[key])
+        nodes[name] = shared_node(name, members[0])
     return nodes
 
 
-def _apply(scope: _Scope, todo: dict[str, _Plan], shared: dict[str, NodeDef]) -> dict[str, int]:
+def _apply(scope: Scope, todo: dict[str, Plan], shared: dict[str, NodeDef]) -> dict[str, int]:
     """Replace each planned Const of a scope by its subgraph, in place; returns bytes per tensor."""
     emitted: set[str] = set()
     sizes = {}
@@ -418,7 +267,7 @@ def _apply(scope: _Scope, todo: dict[str, _Plan], shared: dict[str, NodeDef]) ->
         if plan is None or scope.nodes[i].op not in CONST_OPS:
             i += 1
             continue
-        new = _build(plan, scope)
+        new = build(plan, scope)
         sizes[plan.name] = sum(node.ByteSize() for node in new)
         if plan.shared is not None and plan.shared not in emitted:
             emitted.add(plan.shared)
@@ -461,13 +310,13 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *,
         Naming the node, for an inconsistent tensor.
     """
     scopes = list(_scopes(graph_def))
-    by_key: dict[str, tuple[_Scope, NodeDef]] = {}
+    by_key: dict[str, tuple[Scope, NodeDef]] = {}
     for scope in scopes:
         for node in scope.nodes:
             by_key.setdefault(scope.key(node.name), (scope, node))
     done = {info.name: info for info in find_palettes(graph_def)}
     taken = {id(scope): {node.name for node in scope.nodes} for scope in scopes}
-    answers: dict[str, PaletteInfo | tuple[_Scope, _Plan]] = {}
+    answers: dict[str, PaletteInfo | tuple[Scope, Plan]] = {}
     for name in dict.fromkeys(names):
         if name in done:
             answers[name] = done[name]
@@ -477,13 +326,13 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *,
         scope, node = by_key[name]
         suffix = _suffix(node.name, taken[id(scope)])
         try:
-            plan = _plan(node, suffix)
+            plan = _plan(node, scope, suffix)
         except DecodeError as exc:
             raise DecodeError(f"node '{name}': {exc}") from None
         if isinstance(plan, str):
             answers[name] = _left(scope, node, plan)
             continue
-        taken[id(scope)].update(f"{node.name}/{tag}{suffix}" for tag in _TAGS)
+        taken[id(scope)].update(f"{node.name}/{tag}{suffix}" for tag in TAGS)
         answers[name] = (scope, plan)
     plans = [answer for answer in answers.values() if isinstance(answer, tuple)]
     shared_nodes = _share(plans, taken) if shared else {}
@@ -512,10 +361,10 @@ def expand(graph_def: GraphDef) -> list[str]:
         found = _detect(scope)
         if not found:
             continue
-        restored = {item.plan.name: _restore(item.plan) for item in found}
+        restored = {item.plan.name: restore(item.plan) for item in found}
         drop = {name for item in found for name in item.own[:-1]}
         shared = {item.plan.shared for item in found if item.plan.shared is not None}
-        still_read = {_source(edge) for node in scope.nodes
+        still_read = {source(edge) for node in scope.nodes
                       if node.name not in drop and node.name not in restored
                       and node.name not in shared for edge in node.input}
         drop.update(shared - still_read)

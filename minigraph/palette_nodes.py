@@ -1,0 +1,230 @@
+"""One tensor's palette subgraph as NodeDefs: build it, read it back, restore the Const.
+
+Layouts (``Plan.per_word``):
+
+- ``None``, uint8 indices (palettes of up to 256 entries): a uint8 Const shaped like the tensor,
+  ``Cast`` to int32 and ``GatherV2`` from the palette, named ``NAME``. GatherV2 takes int32 and
+  int64 indices only (tensorflow/core/ops/array_ops.cc).
+- ``p``, packed words: b-bit indices packed ``p`` to an int64 word (``packing.pack_indices``).
+  ``RightShift`` of the words ``[w, 1]`` by ``[0, b, 2b, ...]`` (shape ``[p]``) and ``BitwiseAnd``
+  with ``2^b - 1`` give the indices ``[w, p]``, ``GatherV2`` their values; when ``w * p``
+  exceeds the element count, ``Reshape`` to ``[-1]`` and ``Slice`` drop the padding; a last
+  ``Reshape`` named ``NAME`` restores the shape. int64 indices need no ``Cast``.
+
+Every op used is registered in TensorFlow 1.15 and 2.x; default-valued attrs (GatherV2's
+``batch_dims``, Cast's ``Truncate``) are left out, as TF 1.x graphs have them not, and importers
+fill them in. The last node carries the attr ``MARKER``: a version tag, the suffix of the inner
+node names, and the original NodeDef without its name and tensor payload. TensorFlow does not
+check attrs whose name starts with ``_`` against the op (tensorflow/core/framework/node_def_util.cc).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import codec, packing
+from .graph import CONST_OPS
+from .schema import DataType, NodeDef
+
+__all__ = ["MARKER", "TAGS", "Scope", "Plan", "build", "shared_node", "restore", "read_plan"]
+
+MARKER = "_minigraph_palette"
+_TAG = b"minigraph palette 1"
+_SHARED = b"shared"
+_INT32, _INT64, _UINT8 = (DataType.Value(name) for name in ("DT_INT32", "DT_INT64", "DT_UINT8"))
+TAGS = ("palette", "indices", "words", "shifts", "mask", "axis", "flat", "begin", "size", "shape",
+        "cast", "shift", "and", "gather", "flatten", "slice")
+
+
+@dataclass
+class Scope:
+    """The node list of the graph (``function`` None) or of one library function."""
+
+    function: str | None
+    nodes: Any  # the repeated NodeDef field
+
+    def key(self, node_name: str) -> str:
+        """The name ``graph.iter_consts`` gives a node here: ``NODE`` or ``FUNCTION/NODE``."""
+        return node_name if self.function is None else f"{self.function}/{node_name}"
+
+    def ref(self, node_name: str, output_arg: str) -> str:
+        """How a node's first output is named as an input here."""
+        # Function bodies name outputs "node:output_arg:index" (tensorflow/core/framework/
+        # function.proto); a graph names output 0 by the node name alone.
+        return node_name if self.function is None else f"{node_name}:{output_arg}:0"
+
+
+def source(edge: str) -> str:
+    """The node an input edge (``x``, ``x:1``, ``^x``, ``x:output:0``) comes from."""
+    return edge.lstrip("^").split(":", 1)[0]
+
+
+@dataclass
+class Plan:
+    """Everything one tensor's subgraph is built from."""
+
+    name: str  # the Const's node name, which the last decode node takes
+    stripped: NodeDef  # the Const without name and tensor_content
+    palette: np.ndarray  # sorted distinct bit patterns (the shared palette's, if shared)
+    labels: np.ndarray  # int64, one per element
+    suffix: str  # inner nodes are NAME/<tag><suffix>
+    per_word: int | None = None  # indices per int64 word; None for one uint8 per index
+    shared: str | None = None  # name of the shared palette Const
+
+    @property
+    def dtype(self) -> int:
+        """The tensor's DataType."""
+        return self.stripped.attr["value"].tensor.dtype
+
+    @property
+    def bits(self) -> int:
+        """Bits stored per index."""
+        return 8 if self.per_word is None else packing.bits_for(self.palette.size)
+
+
+def _const(name: str, values: Any, dtype: int, control: Sequence[str], device: str) -> NodeDef:
+    node = NodeDef(name=name, op="Const", input=control, device=device)
+    node.attr["dtype"].type = dtype
+    node.attr["value"].tensor.CopyFrom(codec.from_array(np.asarray(values), dtype))
+    return node
+
+
+def build(plan: Plan, scope: Scope) -> list[NodeDef]:
+    """The decode subgraph of one tensor, in node order, its last node named ``plan.name``."""
+    tensor = plan.stripped.attr["value"].tensor
+    dtype, shape = tensor.dtype, [int(d.size) for d in tensor.tensor_shape.dim]
+    names = {tag: f"{plan.name}/{tag}{plan.suffix}" for tag in TAGS}
+    # Consts inside TF1 while loops have a control input placing them in the loop's frame:
+    # every new Const keeps it, and the ops follow their inputs.
+    control, device = list(plan.stripped.input), plan.stripped.device
+    nodes: list[NodeDef] = []
+
+    def const(tag: str, values: Any, const_dtype: int) -> str:
+        nodes.append(_const(names[tag], values, const_dtype, control, device))
+        return scope.ref(names[tag], "output")
+
+    def op(name: str, op_name: str, inputs: Sequence[str], output_arg: str, **types: int) -> str:
+        node = NodeDef(name=name, op=op_name, input=inputs, device=device)
+        for key, value in types.items():
+            node.attr[key].type = value
+        nodes.append(node)
+        return scope.ref(name, output_arg)
+
+    palette = (scope.ref(plan.shared, "output") if plan.shared is not None
+               else const("palette", packing.from_patterns(plan.palette, dtype), dtype))
+    axis = const("axis", np.int32(0), _INT32)
+    if plan.per_word is None:
+        indices = const("indices", plan.labels.astype(np.uint8).reshape(shape), _UINT8)
+        cast = op(names["cast"], "Cast", [indices], "y", SrcT=_UINT8, DstT=_INT32)
+        op(plan.name, "GatherV2", [palette, cast, axis], "output", Tparams=dtype,
+           Tindices=_INT32, Taxis=_INT32)
+    else:
+        bits, p, n = plan.bits, plan.per_word, plan.labels.size
+        words = packing.pack_indices(plan.labels, bits, p)
+        words_ref = const("words", words.reshape(-1, 1), _INT64)
+        shifts = const("shifts", np.arange(p, dtype=np.int64) * bits, _INT64)
+        mask = const("mask", np.int64((1 << bits) - 1), _INT64)
+        # RightShift is arithmetic on int64 (a word with its top bit set is negative); the mask
+        # keeps only the b bits of each field, so this equals a logical shift.
+        shifted = op(names["shift"], "RightShift", [words_ref, shifts], "z", T=_INT64)
+        index = op(names["and"], "BitwiseAnd", [shifted, mask], "z", T=_INT64)
+        values = op(names["gather"], "GatherV2", [palette, index, axis], "output", Tparams=dtype,
+                    Tindices=_INT64, Taxis=_INT32)
+        if words.size * p != n:
+            flat = const("flat", np.array([-1], np.int32), _INT32)
+            begin = const("begin", np.array([0], np.int32), _INT32)
+            size = const("size", np.array([n], np.int32), _INT32)
+            values = op(names["flatten"], "Reshape", [values, flat], "output", T=dtype,
+                        Tshape=_INT32)
+            values = op(names["slice"], "Slice", [values, begin, size], "output", T=dtype,
+                        Index=_INT32)
+        shape_ref = const("shape", np.array(shape, np.int32), _INT32)
+        op(plan.name, "Reshape", [values, shape_ref], "output", T=dtype, Tshape=_INT32)
+    nodes[-1].attr[MARKER].list.s.extend(
+        [_TAG, plan.suffix.encode(), plan.stripped.SerializeToString(deterministic=True)])
+    return nodes
+
+
+def shared_node(name: str, plan: Plan) -> NodeDef:
+    """The palette Const that several tensors read (``plan`` is one of them)."""
+    node = _const(name, packing.from_patterns(plan.palette, plan.dtype), plan.dtype,
+                  list(plan.stripped.input), plan.stripped.device)
+    node.attr[MARKER].list.s.extend([_TAG, _SHARED])
+    return node
+
+
+def restore(plan: Plan) -> NodeDef:
+    """The Const the subgraph stands for, as it was."""
+    node = NodeDef()
+    node.CopyFrom(plan.stripped)
+    node.name = plan.name
+    values = packing.from_patterns(plan.palette[plan.labels], plan.dtype)
+    codec.set_values(node.attr["value"].tensor, values)
+    return node
+
+
+def _storable(stripped: NodeDef) -> bool:
+    """Whether a NodeDef is one this module would store: a Const of a palettizable dtype."""
+    return (stripped.op in CONST_OPS and "value" in stripped.attr
+            and stripped.attr["value"].WhichOneof("value") == "tensor"
+            and packing.palette_supported(stripped.attr["value"].tensor.dtype))
+
+
+def _array(node: NodeDef | None, dtype: int) -> np.ndarray | None:
+    """A Const node's values, or None if it is no Const of that dtype."""
+    if node is None or node.op != "Const" or "value" not in node.attr:
+        return None
+    tensor = node.attr["value"].tensor
+    return codec.to_array(tensor) if tensor.dtype == dtype else None
+
+
+def _labels(node: NodeDef, names: dict[str, str], by_name: dict[str, NodeDef],
+            n: int) -> tuple[np.ndarray | None, int | None]:
+    """The indices a subgraph stores and its layout (indices per word, None for uint8)."""
+    if node.op == "GatherV2":
+        indices = _array(by_name.get(names["indices"]), _UINT8)
+        return (None if indices is None or indices.size != n else indices.reshape(-1)), None
+    mask = _array(by_name.get(names["mask"]), _INT64)
+    words = _array(by_name.get(names["words"]), _INT64)
+    shifts = _array(by_name.get(names["shifts"]), _INT64)
+    if mask is None or words is None or shifts is None or mask.ndim != 0:
+        return None, None
+    bits, p = int(mask).bit_length(), shifts.size
+    if not 1 <= bits <= packing.MAX_BITS or not 1 <= p <= packing.per_word(bits) \
+            or words.size * p < n:
+        return None, None
+    return packing.unpack_indices(words.reshape(-1), bits, n, p), p
+
+
+def read_plan(node: NodeDef, scope: Scope, by_name: dict[str, NodeDef]) -> Plan | None:
+    """What a marked node's subgraph would have been built from, read from its own Consts.
+
+    None when the node is not the last node of something this module builds; the caller still
+    has to rebuild the plan and compare, which is what proves the subgraph is a palette.
+    """
+    marker = node.attr[MARKER].list.s
+    if len(marker) != 3 or marker[0] != _TAG:
+        return None
+    stripped = NodeDef.FromString(marker[2])
+    suffix = marker[1].decode()
+    if not _storable(stripped):
+        return None
+    dtype = stripped.attr["value"].tensor.dtype
+    names = {tag: f"{node.name}/{tag}{suffix}" for tag in TAGS}
+    gather = node if node.op == "GatherV2" else by_name.get(names["gather"])
+    if gather is None or not gather.input:
+        return None
+    palette_name = source(gather.input[0])
+    palette = _array(by_name.get(palette_name), dtype)
+    if palette is None or palette.ndim != 1 or palette.size == 0:
+        return None
+    n = int(np.prod([d.size for d in stripped.attr["value"].tensor.tensor_shape.dim]))
+    labels, p = _labels(node, names, by_name, n)
+    if labels is None or (labels.size and int(labels.max()) >= palette.size):
+        return None
+    shared = None if palette_name == names["palette"] else palette_name
+    return Plan(node.name, stripped, packing.to_patterns(palette, dtype), labels.astype(np.int64),
+                suffix, p, shared)
