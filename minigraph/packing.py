@@ -123,7 +123,7 @@ def palette_of(patterns: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray
         if palette.size > limit:
             return palette, None
         labels = _search(palette, patterns)
-    return palette, labels
+    return palette, (None if palette.size > limit else labels)
 
 
 def _search(palette: np.ndarray, patterns: np.ndarray) -> np.ndarray:
