@@ -1,0 +1,142 @@
+"""The palette form run by real TensorFlow (skipped where it is not installed).
+
+Run by hand in a TensorFlow virtualenv: ``python -m pytest -m tensorflow tests/test_palette_tf.py``.
+The reference is the values form (``compress`` without ``palettize``) run by the same TensorFlow,
+single-threaded with oneDNN off (its kernels may pick other summation orders per graph).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from minigraph import compress, from_array, read_graph
+from minigraph.palette import MARKER, palettize
+from minigraph.schema import GraphDef
+
+from conftest import FIXTURES, MODELS
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # read when TensorFlow is first imported
+pytestmark = pytest.mark.tensorflow
+
+
+def _session(graph_bytes: bytes):
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(tf.compat.v1.GraphDef.FromString(graph_bytes), name="")
+    config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=1,
+                                      inter_op_parallelism_threads=1)
+    return tf.compat.v1.Session(graph=graph, config=config)
+
+
+def _run(graph_bytes: bytes, feeds: dict, fetches: list[str]) -> list[np.ndarray]:
+    with _session(graph_bytes) as session:
+        return session.run(fetches, {name: np.asarray(v, np.float32) for name, v in feeds.items()})
+
+
+def _identical(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype == object or b.dtype == object:
+        return a.shape == b.shape and a.tolist() == b.tolist()
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def _forms(model: str, k: int, shared: bool) -> tuple[bytes, bytes, list[str]]:
+    """Values form, palette form, and the names palettized (all of them, or the test fails)."""
+    graph_def, report = compress(read_graph(FIXTURES / model), n_clusters=k,
+                                 global_clusters=shared)
+    values_form = graph_def.SerializeToString(deterministic=True)
+    names = [row.name for row in report.tensors if row.clustered]
+    infos = palettize(graph_def, names, shared=shared)
+    assert all(info.palettized for info in infos)
+    return values_form, graph_def.SerializeToString(deterministic=True), names
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("k", [256, 16, 5, 2])
+@pytest.mark.parametrize("shared", [False, True])
+def test_palette_form_runs_bit_identical_to_the_values_form(model, k, shared, expected):
+    facts = expected[model]
+    values_form, palette_form, names = _forms(model, k, shared)
+    node_names = {node.name for node in GraphDef.FromString(values_form).node}
+    fetches = facts["output_names"] + [f"{name}:0" for name in names if name in node_names]
+    assert len(fetches) > len(facts["output_names"]) or model == "tf2_functions.pb"
+    got = _run(palette_form, facts["inputs"], fetches)
+    want = _run(values_form, facts["inputs"], fetches)
+    for name, a, b in zip(fetches, got, want):
+        assert _identical(a, b), name
+
+
+def test_library_function_palettes_change_the_function_and_still_run(expected):
+    facts = expected["tf2_functions.pb"]
+    values_form, palette_form, names = _forms("tf2_functions.pb", 5, False)
+    assert sum(name.startswith(("while_body", "cond_")) for name in names) == 3
+    got = _run(palette_form, facts["inputs"], facts["output_names"])
+    want = _run(values_form, facts["inputs"], facts["output_names"])
+    assert all(_identical(a, b) for a, b in zip(got, want))
+
+
+def test_marker_attr_is_accepted_and_kept_by_import():
+    values_form, palette_form, names = _forms("mlp_digits.pb", 16, False)
+    with _session(palette_form) as session:
+        marker = session.graph.get_operation_by_name(names[0]).get_attr(MARKER)
+    assert len(marker) == 3 and marker[0].startswith(b"minigraph")
+
+
+def _tflite(path, tmp_path) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
+        str(path), input_arrays=["input"], output_arrays=["logits"], input_shapes={"input": [8, 64]})
+    return converter.convert()
+
+
+def _tflite_logits(model: bytes, batch: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_content=model, num_threads=1)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], batch)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+@pytest.mark.parametrize("model", ["mlp_digits.pb", "cnn_digits.pb"])
+@pytest.mark.parametrize("k, shared", [(256, False), (16, False), (5, False), (2, False),
+                                       (256, True)])
+def test_tflite_converter_folds_the_palette_form_back(model, k, shared, expected, tmp_path):
+    values_form, palette_form, _ = _forms(model, k, shared)
+    (tmp_path / "values.pb").write_bytes(values_form)
+    (tmp_path / "palette.pb").write_bytes(palette_form)
+    from_palette = _tflite(tmp_path / "palette.pb", tmp_path)
+    from_values = _tflite(tmp_path / "values.pb", tmp_path)
+    # Folded back to dense weights: the same size within a little metadata, the same logits.
+    assert abs(len(from_palette) - len(from_values)) < 2048
+    batch = np.asarray(expected[model]["inputs"]["input:0"], np.float32)
+    assert _identical(_tflite_logits(from_palette, batch), _tflite_logits(from_values, batch))
+
+
+def _one_const_graph(n: int) -> GraphDef:
+    graph_def = GraphDef()
+    node = graph_def.node.add(name="w", op="Const")
+    node.attr["dtype"].type = 1
+    node.attr["value"].tensor.CopyFrom(from_array((np.arange(n) % 5).astype(np.float32)))
+    graph_def.node.add(name="out", op="Identity", input=["w"]).attr["T"].type = 1
+    palettize(graph_def, ["w"])
+    return graph_def
+
+
+@pytest.mark.parametrize("n, folded", [(2_600_000, True), (2_650_000, False)])
+def test_session_folds_the_decode_into_a_const_up_to_10_mib(n, folded):
+    import tensorflow as tf
+
+    with _session(_one_const_graph(n).SerializeToString()) as session:
+        metadata = tf.compat.v1.RunMetadata()
+        session.run("out:0", options=tf.compat.v1.RunOptions(output_partition_graphs=True),
+                    run_metadata=metadata)
+    ops = {node.op for graph in metadata.partition_graphs for node in graph.node}
+    assert ("GatherV2" not in ops) == folded, sorted(ops)
