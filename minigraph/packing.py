@@ -7,7 +7,7 @@ import numpy as np
 from . import codec, dtypes
 from .dtypes import DTypeInfo
 
-__all__ = ["WORD_BITS", "MAX_BITS", "bits_for", "per_word", "dividing_per_word", "pack_indices", "unpack_indices",
+__all__ = ["WORD_BITS", "MAX_BITS", "bits_for", "per_word", "pack_indices", "unpack_indices",
            "to_patterns", "from_patterns", "palette_supported", "palette_of"]
 
 WORD_BITS = 64
@@ -24,11 +24,6 @@ def bits_for(k: int) -> int:
 def per_word(bits: int) -> int:
     """How many ``bits``-wide indices one 64-bit word holds at most."""
     return WORD_BITS // bits
-
-
-def dividing_per_word(n: int, bits: int) -> int:
-    """The most indices per word (at most ``per_word(bits)``) that fill ``n`` words exactly."""
-    return next(p for p in range(per_word(bits), 0, -1) if n % p == 0)
 
 
 def pack_indices(labels: np.ndarray, bits: int, p: int | None = None) -> np.ndarray:

@@ -26,15 +26,13 @@ from .schema import GraphDef, NodeDef
 
 __all__ = ["MARKER", "PaletteInfo", "palettize", "expand", "find_palettes", "palette_parts"]
 
-_SEARCH_LIMIT = 1 << 16  # tensors up to this many elements try every layout and keep the smallest
-_SLICE_BYTES = 1000  # rough size of the five nodes that drop the padding of the last word
-
+_SEARCH_LIMIT = 1 << 16  # tensors up to this many elements try both layouts, keep the smaller
 
 @dataclass(frozen=True)
 class PaletteInfo:
     """One tensor's palette form, or why it was left as values (``reason``).
 
-    ``bits`` is what each index takes in the file (8 for the uint8 layout, whatever k is);
+    ``bits`` is what each index takes in the file (8 for uint8 indices, whatever k is);
     ``stored_bytes`` is the serialized size of the tensor's own nodes (a shared palette, named by
     ``shared_palette``, is not counted); ``name`` is ``NODE`` or ``FUNCTION/NODE``.
     """
@@ -78,37 +76,23 @@ def _refusal(node: NodeDef) -> str | None:
     return None
 
 
-def _layouts(n: int, k: int) -> list[int | None]:
-    """Candidate layouts: None (uint8 indices) and indices per int64 word."""
-    bits = packing.bits_for(k)
-    layouts: list[int | None] = [None] if k <= 256 else []
-    if bits != 8:  # at 8 bits, words hold what uint8 holds, with more nodes
-        p = packing.per_word(bits)
-        layouts.append(p)
-        if n % p:  # no padding, so no Reshape/Slice, for a few bits more per word
-            layouts.append(packing.dividing_per_word(n, bits))
-    return layouts
-
-
-def _estimate(n: int, layout: int | None) -> int:
-    if layout is None:
-        return n
-    return 8 * -(-n // layout) + (_SLICE_BYTES if n % layout else 0)
-
-
 def _choose(plan: Plan, scope: Scope) -> None:
-    """Set the layout taking the fewest bytes: built and measured for small tensors, estimated
-    for large ones, where the index bytes dominate."""
-    n = plan.labels.size
-    layouts = _layouts(n, plan.palette.size)
-    if len(layouts) > 1 and n <= _SEARCH_LIMIT:
-        sizes = []
-        for layout in layouts:
-            plan.per_word = layout
-            sizes.append(sum(node.ByteSize() for node in build(plan, scope)))
-        plan.per_word = layouts[int(np.argmin(sizes))]
-    else:
-        plan.per_word = min(layouts, key=lambda layout: _estimate(n, layout))
+    """Set the layout taking fewer bytes: uint8 indices need fewer nodes, packed ones fewer bits.
+
+    Small tensors are built both ways and measured; for large ones the index bytes decide.
+    """
+    bits, n = packing.bits_for(plan.palette.size), plan.labels.size
+    if bits >= 8:  # at 8 bits words hold what uint8 holds, with more nodes
+        plan.packed = bits > 8
+        return
+    if n > _SEARCH_LIMIT:
+        plan.packed = 8 * -(-n // packing.per_word(bits)) < n
+        return
+    sizes = []
+    for packed in (False, True):
+        plan.packed = packed
+        sizes.append(sum(node.ByteSize() for node in build(plan, scope)))
+    plan.packed = sizes[1] < sizes[0]
 
 
 def _plan(node: NodeDef, scope: Scope, suffix: str) -> Plan | str:

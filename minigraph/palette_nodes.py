@@ -1,15 +1,19 @@
 """One tensor's palette subgraph as NodeDefs: build it, read it back, restore the Const.
 
-Layouts (``Plan.per_word``):
+Layouts (``Plan.packed``):
 
-- ``None``, uint8 indices (palettes of up to 256 entries): a uint8 Const shaped like the tensor,
-  ``Cast`` to int32 and ``GatherV2`` from the palette, named ``NAME``. GatherV2 takes int32 and
-  int64 indices only (tensorflow/core/ops/array_ops.cc).
-- ``p``, packed words: b-bit indices packed ``p`` to an int64 word (``packing.pack_indices``).
-  ``RightShift`` of the words ``[w, 1]`` by ``[0, b, 2b, ...]`` (shape ``[p]``) and ``BitwiseAnd``
-  with ``2^b - 1`` give the indices ``[w, p]``, ``GatherV2`` their values; when ``w * p``
-  exceeds the element count, ``Reshape`` to ``[-1]`` and ``Slice`` drop the padding; a last
-  ``Reshape`` named ``NAME`` restores the shape. int64 indices need no ``Cast``.
+- uint8 indices (palettes of up to 256 entries): a uint8 Const shaped like the tensor, ``Cast``
+  to int32 and ``GatherV2`` from the palette, named ``NAME``. GatherV2 takes int32 and int64
+  indices only (tensorflow/core/ops/array_ops.cc).
+- packed: b-bit indices packed ``64 // b`` to an int64 word (``packing.pack_indices``). Element
+  i's bits start at bit ``i * b`` of the stream: ``Range(0, n * b, b)`` gives those positions,
+  ``FloorDiv``/``FloorMod`` by the bits per word ``p * b`` split them into word number and offset,
+  ``GatherV2`` picks each element's word, ``RightShift`` by the offset and ``BitwiseAnd`` with
+  ``2^b - 1`` give its index, ``GatherV2`` its value and ``Reshape`` (named ``NAME``) the shape.
+  Every op but Range yields at most twice the bits it reads: the TFLite converter's constant
+  folding refuses ops that grow their input more (tensorflow/compiler/mlir/tensorflow/
+  transforms/constant_fold.cc) and has no kernel for int64 shifts, so a decode that broadcasts
+  words against shift amounts cannot be converted; this one folds back to the dense tensor.
 
 Every op used is registered in TensorFlow 1.15 and 2.x; default-valued attrs (GatherV2's
 ``batch_dims``, Cast's ``Truncate``) are left out, as TF 1.x graphs have them not, and importers
@@ -35,8 +39,8 @@ MARKER = "_minigraph_palette"
 _TAG = b"minigraph palette 1"
 _SHARED = b"shared"
 _INT32, _INT64, _UINT8 = (DataType.Value(name) for name in ("DT_INT32", "DT_INT64", "DT_UINT8"))
-TAGS = ("palette", "indices", "words", "shifts", "mask", "axis", "flat", "begin", "size", "shape",
-        "cast", "shift", "and", "gather", "flatten", "slice")
+TAGS = ("palette", "indices", "words", "zero", "limit", "step", "span", "mask", "shape", "cast",
+        "positions", "word", "offset", "picked", "shifted", "index", "values")
 
 
 @dataclass
@@ -71,7 +75,7 @@ class Plan:
     palette: np.ndarray  # sorted distinct bit patterns (the shared palette's, if shared)
     labels: np.ndarray  # int64, one per element
     suffix: str  # inner nodes are NAME/<tag><suffix>
-    per_word: int | None = None  # indices per int64 word; None for one uint8 per index
+    packed: bool = True  # b-bit indices in int64 words; False for one uint8 per index
     shared: str | None = None  # name of the shared palette Const
 
     @property
@@ -82,7 +86,7 @@ class Plan:
     @property
     def bits(self) -> int:
         """Bits stored per index."""
-        return 8 if self.per_word is None else packing.bits_for(self.palette.size)
+        return packing.bits_for(self.palette.size) if self.packed else 8
 
 
 def _const(name: str, values: Any, dtype: int, control: Sequence[str], device: str) -> NodeDef:
@@ -115,32 +119,30 @@ def build(plan: Plan, scope: Scope) -> list[NodeDef]:
 
     palette = (scope.ref(plan.shared, "output") if plan.shared is not None
                else const("palette", packing.from_patterns(plan.palette, dtype), dtype))
-    axis = const("axis", np.int32(0), _INT32)
-    if plan.per_word is None:
+    zero = const("zero", np.int64(0), _INT64)  # Range's start and both GatherV2 axes
+    if not plan.packed:
         indices = const("indices", plan.labels.astype(np.uint8).reshape(shape), _UINT8)
         cast = op(names["cast"], "Cast", [indices], "y", SrcT=_UINT8, DstT=_INT32)
-        op(plan.name, "GatherV2", [palette, cast, axis], "output", Tparams=dtype,
-           Tindices=_INT32, Taxis=_INT32)
+        op(plan.name, "GatherV2", [palette, cast, zero], "output", Tparams=dtype,
+           Tindices=_INT32, Taxis=_INT64)
     else:
-        bits, p, n = plan.bits, plan.per_word, plan.labels.size
-        words = packing.pack_indices(plan.labels, bits, p)
-        words_ref = const("words", words.reshape(-1, 1), _INT64)
-        shifts = const("shifts", np.arange(p, dtype=np.int64) * bits, _INT64)
+        bits, n = plan.bits, plan.labels.size
+        words = const("words", packing.pack_indices(plan.labels, bits), _INT64)
+        limit = const("limit", np.int64(n * bits), _INT64)
+        step = const("step", np.int64(bits), _INT64)
+        span = const("span", np.int64(packing.per_word(bits) * bits), _INT64)
         mask = const("mask", np.int64((1 << bits) - 1), _INT64)
+        positions = op(names["positions"], "Range", [zero, limit, step], "output", Tidx=_INT64)
+        word = op(names["word"], "FloorDiv", [positions, span], "z", T=_INT64)
+        offset = op(names["offset"], "FloorMod", [positions, span], "z", T=_INT64)
+        picked = op(names["picked"], "GatherV2", [words, word, zero], "output", Tparams=_INT64,
+                    Tindices=_INT64, Taxis=_INT64)
         # RightShift is arithmetic on int64 (a word with its top bit set is negative); the mask
-        # keeps only the b bits of each field, so this equals a logical shift.
-        shifted = op(names["shift"], "RightShift", [words_ref, shifts], "z", T=_INT64)
-        index = op(names["and"], "BitwiseAnd", [shifted, mask], "z", T=_INT64)
-        values = op(names["gather"], "GatherV2", [palette, index, axis], "output", Tparams=dtype,
-                    Tindices=_INT64, Taxis=_INT32)
-        if words.size * p != n:
-            flat = const("flat", np.array([-1], np.int32), _INT32)
-            begin = const("begin", np.array([0], np.int32), _INT32)
-            size = const("size", np.array([n], np.int32), _INT32)
-            values = op(names["flatten"], "Reshape", [values, flat], "output", T=dtype,
-                        Tshape=_INT32)
-            values = op(names["slice"], "Slice", [values, begin, size], "output", T=dtype,
-                        Index=_INT32)
+        # keeps only the b bits of the field, so this equals a logical shift.
+        shifted = op(names["shifted"], "RightShift", [picked, offset], "z", T=_INT64)
+        index = op(names["index"], "BitwiseAnd", [shifted, mask], "z", T=_INT64)
+        values = op(names["values"], "GatherV2", [palette, index, zero], "output", Tparams=dtype,
+                    Tindices=_INT64, Taxis=_INT64)
         shape_ref = const("shape", np.array(shape, np.int32), _INT32)
         op(plan.name, "Reshape", [values, shape_ref], "output", T=dtype, Tshape=_INT32)
     nodes[-1].attr[MARKER].list.s.extend(
@@ -182,21 +184,19 @@ def _array(node: NodeDef | None, dtype: int) -> np.ndarray | None:
 
 
 def _labels(node: NodeDef, names: dict[str, str], by_name: dict[str, NodeDef],
-            n: int) -> tuple[np.ndarray | None, int | None]:
-    """The indices a subgraph stores and its layout (indices per word, None for uint8)."""
+            n: int) -> tuple[np.ndarray | None, bool]:
+    """The indices a subgraph stores, and whether they are packed in words."""
     if node.op == "GatherV2":
         indices = _array(by_name.get(names["indices"]), _UINT8)
-        return (None if indices is None or indices.size != n else indices.reshape(-1)), None
+        return (None if indices is None or indices.size != n else indices.reshape(-1)), False
     mask = _array(by_name.get(names["mask"]), _INT64)
     words = _array(by_name.get(names["words"]), _INT64)
-    shifts = _array(by_name.get(names["shifts"]), _INT64)
-    if mask is None or words is None or shifts is None or mask.ndim != 0:
-        return None, None
-    bits, p = int(mask).bit_length(), shifts.size
-    if not 1 <= bits <= packing.MAX_BITS or not 1 <= p <= packing.per_word(bits) \
-            or words.size * p < n:
-        return None, None
-    return packing.unpack_indices(words.reshape(-1), bits, n, p), p
+    if mask is None or words is None or mask.ndim != 0 or words.ndim != 1:
+        return None, True
+    bits = int(mask).bit_length()
+    if not 1 <= bits <= packing.MAX_BITS or words.size * packing.per_word(bits) < n:
+        return None, True
+    return packing.unpack_indices(words, bits, n), True
 
 
 def read_plan(node: NodeDef, scope: Scope, by_name: dict[str, NodeDef]) -> Plan | None:
@@ -214,7 +214,7 @@ def read_plan(node: NodeDef, scope: Scope, by_name: dict[str, NodeDef]) -> Plan 
         return None
     dtype = stripped.attr["value"].tensor.dtype
     names = {tag: f"{node.name}/{tag}{suffix}" for tag in TAGS}
-    gather = node if node.op == "GatherV2" else by_name.get(names["gather"])
+    gather = node if node.op == "GatherV2" else by_name.get(names["values"])
     if gather is None or not gather.input:
         return None
     palette_name = source(gather.input[0])
@@ -222,9 +222,9 @@ def read_plan(node: NodeDef, scope: Scope, by_name: dict[str, NodeDef]) -> Plan 
     if palette is None or palette.ndim != 1 or palette.size == 0:
         return None
     n = int(np.prod([d.size for d in stripped.attr["value"].tensor.tensor_shape.dim]))
-    labels, p = _labels(node, names, by_name, n)
+    labels, packed = _labels(node, names, by_name, n)
     if labels is None or (labels.size and int(labels.max()) >= palette.size):
         return None
     shared = None if palette_name == names["palette"] else palette_name
     return Plan(node.name, stripped, packing.to_patterns(palette, dtype), labels.astype(np.int64),
-                suffix, p, shared)
+                suffix, packed, shared)

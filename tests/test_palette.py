@@ -20,7 +20,8 @@ from conftest import FIXTURES, MODELS
 # Output arg names of each op, from TensorFlow's op registry (tensorflow/core/ops/array_ops.cc,
 # bitwise_ops.cc, math_ops.cc): a function body must name outputs "node:<arg>:0".
 OUTPUT_ARG = {"Const": "output", "Cast": "y", "RightShift": "z", "BitwiseAnd": "z",
-              "GatherV2": "output", "Reshape": "output", "Slice": "output"}
+              "GatherV2": "output", "Reshape": "output", "Range": "output", "FloorDiv": "z",
+              "FloorMod": "z"}
 # DataType numbers (tensorflow/core/framework/types.proto) to numpy, for the interpreter.
 NUMPY = {1: "<f4", 2: "<f8", 3: "<i4", 4: "u1", 9: "<i8", 14: "<f4", 19: "<f2"}
 
@@ -66,11 +67,18 @@ def _evaluate(nodes: list[NodeDef], name: str, in_function: bool) -> tuple[np.nd
         if node.op == "Cast":
             assert args[0][1] == attr["SrcT"].type
             return args[0][0].astype(NUMPY[attr["DstT"].type]), attr["DstT"].type
-        if node.op in ("RightShift", "BitwiseAnd"):
+        if node.op in ("RightShift", "BitwiseAnd", "FloorDiv", "FloorMod"):
             (x, tx), (y, ty) = args
             assert tx == ty == attr["T"].type
-            # RightShift: arithmetic for signed types (tensorflow/core/kernels/cwise_ops.h).
-            return (x >> y if node.op == "RightShift" else x & y), tx
+            # RightShift: arithmetic for signed types (tensorflow/core/kernels/cwise_ops.h);
+            # FloorDiv/FloorMod round toward minus infinity, as numpy's // and % do.
+            operation = {"RightShift": np.right_shift, "BitwiseAnd": np.bitwise_and,
+                         "FloorDiv": np.floor_divide, "FloorMod": np.mod}[node.op]
+            return operation(x, y), tx
+        if node.op == "Range":
+            (start, t1), (limit, t2), (delta, t3) = args
+            assert t1 == t2 == t3 == attr["Tidx"].type
+            return np.arange(start, limit, delta, dtype=NUMPY[t1]), t1
         if node.op == "GatherV2":
             (params, tp), (indices, ti), (axis, ta) = args
             assert (tp, ti, ta) == (attr["Tparams"].type, attr["Tindices"].type, attr["Taxis"].type)
@@ -81,10 +89,6 @@ def _evaluate(nodes: list[NodeDef], name: str, in_function: bool) -> tuple[np.nd
             (x, tx), (shape, ts) = args
             assert (tx, ts) == (attr["T"].type, attr["Tshape"].type)
             return x.reshape(tuple(int(d) for d in shape)), tx
-        if node.op == "Slice":
-            (x, tx), (begin, _), (size, _) = args
-            assert tx == attr["T"].type
-            return x[tuple(slice(b, None if s == -1 else b + s) for b, s in zip(begin, size))], tx
         raise AssertionError(f"unexpected op {node.op}")
 
     return run(by_name[name])
@@ -180,9 +184,29 @@ def test_library_function_consts_use_function_output_names():
     assert len(library) == 3
     infos = palettize(graph_def, library)
     assert all(info.function is not None and info.palettized for info in infos)
+    bare = [name.split("/", 1)[1] for name in library]
     edges = [edge for f in graph_def.library.function for node in f.node_def for edge in node.input
-             if "/shift" in edge or "/and" in edge or "/cast" in edge or "/gather" in edge]
-    assert edges and all(edge.count(":") == 2 for edge in edges)
+             if node.name in bare or node.name.startswith(tuple(f"{b}/" for b in bare))]
+    assert len(edges) >= 12 and all(edge.count(":") == 2 for edge in edges)
+
+
+def test_packed_indices_inside_a_function():
+    graph_def = _graph("""library { function { signature { name: 'f' output_arg { name: 'y' } }
+        node_def { name: 'use' op: 'Identity' input: 'w:output:0' } ret { key: 'y' value: 'use:output:0' }
+        } }""")
+    node = graph_def.library.function[0].node_def.add(name="w", op="Const")
+    values = (np.arange(5000) % 3).astype(np.float32)
+    node.attr["dtype"].type = 1
+    node.attr["value"].tensor.CopyFrom(from_array(values))
+    before = _serialized(graph_def)
+    (info,) = palettize(graph_def, ["f/w"])
+    assert info.palettized and info.function == "f" and info.bits == 2
+    nodes = list(graph_def.library.function[0].node_def)
+    assert "Range" in {n.op for n in nodes}
+    got, _ = _evaluate(nodes, "w", True)
+    assert np.array_equal(got, values)
+    check_graph(graph_def)
+    assert expand(graph_def) == ["f/w"] and _serialized(graph_def) == before
 
 
 def test_sizes_match_the_hand_calculation_for_the_mlp():
@@ -296,7 +320,7 @@ def test_a_users_own_gather_subgraph_is_left_alone():
 def test_a_palette_whose_inner_node_has_another_reader_is_not_expanded():
     graph_def = _with_const(np.arange(300, dtype=np.float32) % 5, "DT_FLOAT")
     palettize(graph_def, ["w"])
-    graph_def.node.add(name="spy", op="Identity", input=["w/axis"])
+    graph_def.node.add(name="spy", op="Identity", input=["w/zero"])
     changed = _serialized(graph_def)
     assert find_palettes(graph_def) == [] and expand(graph_def) == []
     assert _serialized(graph_def) == changed
