@@ -136,7 +136,8 @@ def test_session_folds_the_decode_into_a_const_up_to_10_mib(n, folded):
 
     with _session(_one_const_graph(n).SerializeToString()) as session:
         metadata = tf.compat.v1.RunMetadata()
-        session.run("out:0", options=tf.compat.v1.RunOptions(output_partition_graphs=True),
-                    run_metadata=metadata)
+        value = session.run("out:0", options=tf.compat.v1.RunOptions(output_partition_graphs=True),
+                            run_metadata=metadata)
     ops = {node.op for graph in metadata.partition_graphs for node in graph.node}
     assert ("GatherV2" not in ops) == folded, sorted(ops)
+    assert _identical(value, (np.arange(n) % 5).astype(np.float32))  # decoded at run time too
