@@ -13,7 +13,8 @@ __all__ = ["WORD_BITS", "MAX_BITS", "bits_for", "per_word", "pack_indices", "unp
 WORD_BITS = 64
 MAX_BITS = 16  # 65,536 entries: every float16/bfloat16 pattern; beyond that a palette rarely pays
 _BF16 = 14
-_CHUNK = 1 << 20  # elements searched and packed at a time, to bound the int64 temporaries
+_CHUNK = 1 << 20  # elements searched and packed at a time, to bound the temporaries
+_WINDOW = 16  # bits of a pattern looked up in one table
 
 
 def bits_for(k: int) -> int:
@@ -47,15 +48,16 @@ def pack_indices(labels: np.ndarray, bits: int, p: int | None = None) -> np.ndar
     p = p or per_word(bits)
     n = labels.size
     words = np.zeros(-(-n // p), dtype=np.uint64)
-    for start in range(0, n, _CHUNK * p):
-        part = np.asarray(labels[start:start + _CHUNK * p], dtype=np.uint64)
+    shifts = np.arange(p, dtype=np.uint64) * np.uint64(bits)
+    step = max(1, _CHUNK // p) * p  # whole words at a time, about _CHUNK indices
+    for start in range(0, n, step):
+        part = np.asarray(labels[start:start + step], dtype=np.uint64)
         rows = -(-part.size // p)
         flat = np.zeros(rows * p, dtype=np.uint64)
         flat[:part.size] = part
         grid = flat.reshape(rows, p)
-        out = words[start // p:start // p + rows]
-        for j in range(p):
-            out |= grid[:, j] << np.uint64(j * bits)
+        grid <<= shifts
+        np.bitwise_or.reduce(grid, axis=1, out=words[start // p:start // p + rows])
     return words.view(np.int64)
 
 
@@ -106,7 +108,7 @@ def palette_of(patterns: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray
 
     Returns
     -------
-    (ndarray of shape (k,), ndarray of shape (n,) int64 or None)
+    (ndarray of shape (k,), ndarray of shape (n,) int32 or None)
         Labels are None when there are more than ``limit`` distinct patterns.
     """
     n = patterns.size
@@ -121,10 +123,36 @@ def palette_of(patterns: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray
     return palette, (None if palette.size > limit else labels)
 
 
+def _window(palette: np.ndarray) -> int | None:
+    """A shift s such that bits s to s+15 of the patterns tell every palette entry apart."""
+    width = palette.dtype.itemsize * 8
+    if width <= _WINDOW:
+        return 0
+    for shift in range(width - _WINDOW, -1, -1):
+        keys = (palette >> palette.dtype.type(shift)) & palette.dtype.type(0xFFFF)
+        if np.unique(keys).size == palette.size:
+            return shift
+    return None
+
+
 def _search(palette: np.ndarray, patterns: np.ndarray) -> np.ndarray:
-    labels = np.empty(patterns.size, dtype=np.int64)
+    """For each pattern, the index of its palette entry (of some entry, if it has none).
+
+    When 16 bits of the patterns tell the palette entries apart, a 65,536-entry table looks each
+    element up in one pass; otherwise a binary search does.
+    """
+    labels = np.empty(patterns.size, dtype=np.int32)
+    shift = _window(palette) if 0 < palette.size <= 1 << _WINDOW else None
+    if shift is None:
+        for start in range(0, patterns.size, _CHUNK):
+            part = np.searchsorted(palette, patterns[start:start + _CHUNK])
+            np.minimum(part, max(palette.size - 1, 0), out=part)
+            labels[start:start + _CHUNK] = part
+        return labels
+    kind = palette.dtype.type
+    mask = kind(min(0xFFFF, np.iinfo(palette.dtype).max))
+    table = np.zeros(int(mask) + 1, dtype=np.int32)
+    table[(palette >> kind(shift)) & mask] = np.arange(palette.size, dtype=np.int32)
     for start in range(0, patterns.size, _CHUNK):
-        part = np.searchsorted(palette, patterns[start:start + _CHUNK])
-        np.minimum(part, max(palette.size - 1, 0), out=part)
-        labels[start:start + _CHUNK] = part
+        labels[start:start + _CHUNK] = table[(patterns[start:start + _CHUNK] >> kind(shift)) & mask]
     return labels

@@ -151,6 +151,14 @@ def test_palette_of_equals_numpy_unique_even_for_values_the_sample_misses(values
     assert palette_of(patterns, expected.size - 1)[1] is None
 
 
+def test_palette_of_without_a_telling_16_bit_window_still_finds_every_pattern():
+    # 0, 1 and 2**31 differ in bits 0 and 31 only: no 16 consecutive bits tell all three apart.
+    patterns = np.resize(np.array([0, 1, 1 << 31, 1], dtype=np.uint32), 300_001)
+    palette, labels = palette_of(patterns, 1 << 16)
+    assert palette.tolist() == [0, 1, 1 << 31]
+    assert np.array_equal(labels, np.resize([0, 1, 2, 1], 300_001))
+
+
 # ---------------------------------------------------------------- fixtures: round trip and values
 
 @pytest.mark.parametrize("model", MODELS)
