@@ -175,6 +175,19 @@ def _detect(scope: Scope) -> list[_Found]:
     return found
 
 
+def _survey(graph_def: GraphDef) -> tuple[dict[str, PaletteInfo], set[str]]:
+    """Every palette by name, and the names of all nodes palettes are made of."""
+    infos: dict[str, PaletteInfo] = {}
+    parts: set[str] = set()
+    for scope in _scopes(graph_def):
+        for found in _detect(scope):
+            infos[scope.key(found.plan.name)] = _info(scope, found.plan, found.stored_bytes)
+            parts.update(scope.key(name) for name in found.own)
+            if found.plan.shared is not None:
+                parts.add(scope.key(found.plan.shared))
+    return infos, parts
+
+
 def find_palettes(graph_def: GraphDef) -> list[PaletteInfo]:
     """Every palettized tensor of a graph (main graph, then library functions, in node order).
 
@@ -183,20 +196,13 @@ def find_palettes(graph_def: GraphDef) -> list[PaletteInfo]:
     list of PaletteInfo
         Name, dtype, shape, palette size k, bits per index and the bytes its own nodes take.
     """
-    return [_info(scope, found.plan, found.stored_bytes)
-            for scope in _scopes(graph_def) for found in _detect(scope)]
+    return list(_survey(graph_def)[0].values())
 
 
 def palette_parts(graph_def: GraphDef) -> frozenset[str]:
     """Names (``NODE`` or ``FUNCTION/NODE``) of every node of every palette subgraph, shared
     palettes included: the compressor leaves these alone."""
-    parts: set[str] = set()
-    for scope in _scopes(graph_def):
-        for found in _detect(scope):
-            parts.update(scope.key(name) for name in found.own)
-            if found.plan.shared is not None:
-                parts.add(scope.key(found.plan.shared))
-    return frozenset(parts)
+    return frozenset(_survey(graph_def)[1])
 
 
 def _left(scope: Scope, node: NodeDef, reason: str) -> PaletteInfo:
@@ -298,7 +304,7 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *,
     for scope in scopes:
         for node in scope.nodes:
             by_key.setdefault(scope.key(node.name), (scope, node))
-    done = {info.name: info for info in find_palettes(graph_def)}
+    done, parts = _survey(graph_def)
     taken = {id(scope): {node.name for node in scope.nodes} for scope in scopes}
     answers: dict[str, PaletteInfo | tuple[Scope, Plan]] = {}
     for name in dict.fromkeys(names):
@@ -308,6 +314,9 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *,
         if name not in by_key:
             raise GraphError(f"palettize: no node is named '{name}'")
         scope, node = by_key[name]
+        if name in parts:
+            answers[name] = _left(scope, node, "part of a palette subgraph")
+            continue
         suffix = _suffix(node.name, taken[id(scope)])
         try:
             plan = _plan(node, scope, suffix)

@@ -13,7 +13,7 @@ from minigraph import GraphError, compress, from_array, read_graph, to_array
 from minigraph.graph import check_graph, iter_consts
 from minigraph.packing import bits_for, pack_indices, palette_of, unpack_indices
 from minigraph.palette import MARKER, expand, find_palettes, palette_parts, palettize
-from minigraph.schema import GraphDef, NodeDef
+from minigraph.schema import GraphDef, NodeDef, TensorProto
 
 from conftest import FIXTURES, MODELS
 
@@ -349,12 +349,16 @@ def test_tensors_that_cannot_be_palettized_stay_as_values_with_a_reason():
     graph_def = _with_const(many, "DT_FLOAT")
     graph_def.node.add(name="s", op="Const").attr["value"].tensor.CopyFrom(
         text_format.Parse("dtype: DT_FLOAT tensor_shape { dim { size: 500 } } float_val: 1",
-                          from_array(np.float32(0)).__class__()))
+                          TensorProto()))
+    both = graph_def.node.add(name="both", op="Const")  # tensor_content and a typed list
+    both.attr["value"].tensor.CopyFrom(from_array(np.arange(300, dtype=np.float32) % 3))
+    both.attr["value"].tensor.float_val.append(7.0)
     before = _serialized(graph_def)
-    infos = palettize(graph_def, ["w", "s", "use"])
-    assert [info.palettized for info in infos] == [False, False, False]
+    infos = palettize(graph_def, ["w", "s", "use", "both"])
+    assert [info.palettized for info in infos] == [False] * 4
     assert "16 bits" in infos[0].reason and infos[0].shape == (70000,)
     assert "splat" in infos[1].reason and "not a Const" in infos[2].reason
+    assert "typed value list" in infos[3].reason
     assert _serialized(graph_def) == before
     with pytest.raises(GraphError, match="'nope'"):
         palettize(graph_def, ["nope"])
@@ -376,6 +380,8 @@ def test_shared_palette_is_one_const_per_dtype_and_frame():
     palettes = [n for n in graph_def.node if n.name in set(shared)]
     assert [list(n.input) for n in palettes] == [[], ["^ctl"]]
     assert palette_parts(graph_def) >= set(shared) | {"a", "b", "c", "c2"}
+    left = palettize(graph_def, [shared[0]])  # a shared palette is no tensor of its own
+    assert not left[0].palettized and "part of a palette" in left[0].reason
     for info, values in zip(infos, [np.arange(300) % 4, np.arange(300) % 6, np.arange(300) % 5,
                                     np.arange(300) % 5]):
         got, _ = _evaluate(list(graph_def.node), info.name, False)
