@@ -4,6 +4,7 @@ from ._version import __version__
 from .codec import describe, from_array, to_array
 from .compress import compress, converge_weights
 from .errors import ClusteringError, DecodeError, GraphError, MinigraphError
+from .palette import PaletteInfo, expand, find_palettes, palettize
 from .pbfile import read_graph, write_graph
 from .quantize import Clustering, cluster
 from .report import Report, TensorReport
@@ -15,4 +16,5 @@ __all__ = [
     "read_graph", "write_graph",
     "cluster", "Clustering",
     "compress", "converge_weights", "Report", "TensorReport",
+    "palettize", "expand", "find_palettes", "PaletteInfo",
 ]
