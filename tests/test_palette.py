@@ -388,3 +388,24 @@ def test_shared_palette_is_one_const_per_dtype_and_frame():
         assert np.array_equal(got, values.astype(np.float32))
     assert sorted(expand(graph_def)) == ["a", "b", "c", "c2"]
     assert _serialized(graph_def) == before
+
+
+@pytest.mark.parametrize("values", [
+    np.float32(2.5), np.array([7.0], np.float32), np.full((3, 1, 2), -0.0, np.float32),
+    (np.arange(700) % 2).astype(np.int32).reshape(7, 100), np.arange(40) % 3 == 0,
+    (np.arange(900) % 3 + 1j).astype(np.complex64), np.arange(600, dtype=np.uint8) % 200,
+    np.arange(70000, dtype=np.float16)])  # float16: 30,000+ patterns, 16 bits
+def test_any_fixed_size_dtype_and_shape_round_trips(values):
+    graph_def = _with_const(values, None)
+    before = _serialized(graph_def)
+    (info,) = palettize(graph_def, ["w"])
+    assert info.palettized and info.shape == np.shape(values)
+    got, _ = _evaluate(list(graph_def.node), "w", False)
+    assert got.shape == np.shape(values) and got.tobytes() == np.asarray(values).tobytes()
+    assert expand(graph_def) == ["w"] and _serialized(graph_def) == before
+
+
+def test_a_zero_size_tensor_stays_as_it_is():
+    graph_def = _with_const(np.zeros((3, 0), np.float32), "DT_FLOAT")
+    (info,) = palettize(graph_def, ["w"])
+    assert not info.palettized and "empty" in info.reason
