@@ -141,3 +141,37 @@ def test_session_folds_the_decode_into_a_const_up_to_10_mib(n, folded):
     ops = {node.op for graph in metadata.partition_graphs for node in graph.node}
     assert ("GatherV2" not in ops) == folded, sorted(ops)
     assert _identical(value, (np.arange(n) % 5).astype(np.float32))  # decoded at run time too
+
+
+def test_tf2onnx_folds_the_palette_form_back(expected):
+    tf2onnx = pytest.importorskip("tf2onnx", reason="needs tf2onnx and onnxruntime")
+    ort = pytest.importorskip("onnxruntime", reason="needs tf2onnx and onnxruntime")
+    import tensorflow as tf
+
+    values_form, palette_form, _ = _forms("mlp_digits.pb", 16, False)
+    batch = np.asarray(expected["mlp_digits.pb"]["inputs"]["input:0"], np.float32)
+    logits, ops = [], []
+    for data in (values_form, palette_form):
+        model, _ = tf2onnx.convert.from_graph_def(
+            tf.compat.v1.GraphDef.FromString(data), input_names=["input:0"],
+            output_names=["logits:0"], opset=13)
+        ops.append(sorted({node.op_type for node in model.graph.node}))
+        session = ort.InferenceSession(model.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        logits.append(session.run(None, {"input:0": batch})[0])
+    assert ops[1] == ops[0] == ["Add", "MatMul", "Relu"]  # no decode op left
+    assert _identical(logits[1], logits[0])
+
+
+def test_opencv_rejects_the_palette_form_and_takes_it_expanded(tmp_path):
+    cv2 = pytest.importorskip("cv2", reason="needs opencv-python-headless")
+    from minigraph.palette import expand
+
+    values_form, palette_form, _ = _forms("mlp_digits.pb", 256, False)
+    (tmp_path / "palette.pb").write_bytes(palette_form)
+    with pytest.raises(cv2.error, match="data type is not supported"):
+        cv2.dnn.readNetFromTensorflow(str(tmp_path / "palette.pb"))
+    graph_def = GraphDef.FromString(palette_form)
+    expand(graph_def)
+    (tmp_path / "expanded.pb").write_bytes(graph_def.SerializeToString(deterministic=True))
+    cv2.dnn.readNetFromTensorflow(str(tmp_path / "expanded.pb"))
