@@ -8,7 +8,7 @@ from . import codec, dtypes
 from .dtypes import DTypeInfo
 
 __all__ = ["WORD_BITS", "MAX_BITS", "bits_for", "per_word", "pack_indices", "unpack_indices",
-           "to_patterns", "from_patterns", "palette_supported", "palette_of"]
+           "to_patterns", "from_patterns", "palette_supported", "palette_of", "label_dtype"]
 
 WORD_BITS = 64
 MAX_BITS = 16  # 65,536 entries: every float16/bfloat16 pattern; beyond that a palette rarely pays
@@ -108,7 +108,7 @@ def palette_of(patterns: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray
 
     Returns
     -------
-    (ndarray of shape (k,), ndarray of shape (n,) int32 or None)
+    (ndarray of shape (k,), ndarray of shape (n,) of ``label_dtype(k)``, or None)
         Labels are None when there are more than ``limit`` distinct patterns.
     """
     n = patterns.size
@@ -121,6 +121,12 @@ def palette_of(patterns: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray
             return palette, None
         labels = _search(palette, patterns)
     return palette, (None if palette.size > limit else labels)
+
+
+def label_dtype(k: int) -> np.dtype:
+    """The smallest unsigned dtype holding indices into ``k`` entries (labels of a large
+    tensor are kept until it is written)."""
+    return np.dtype(np.uint8 if k <= 1 << 8 else np.uint16 if k <= 1 << 16 else np.uint32)
 
 
 def _window(palette: np.ndarray) -> int | None:
@@ -141,7 +147,7 @@ def _search(palette: np.ndarray, patterns: np.ndarray) -> np.ndarray:
     When 16 bits of the patterns tell the palette entries apart, a 65,536-entry table looks each
     element up in one pass; otherwise a binary search does.
     """
-    labels = np.empty(patterns.size, dtype=np.int32)
+    labels = np.empty(patterns.size, dtype=label_dtype(palette.size))
     shift = _window(palette) if 0 < palette.size <= 1 << _WINDOW else None
     if shift is None:
         for start in range(0, patterns.size, _CHUNK):
@@ -151,8 +157,8 @@ def _search(palette: np.ndarray, patterns: np.ndarray) -> np.ndarray:
         return labels
     kind = palette.dtype.type
     mask = kind(min(0xFFFF, np.iinfo(palette.dtype).max))
-    table = np.zeros(int(mask) + 1, dtype=np.int32)
-    table[(palette >> kind(shift)) & mask] = np.arange(palette.size, dtype=np.int32)
+    table = np.zeros(int(mask) + 1, dtype=labels.dtype)
+    table[(palette >> kind(shift)) & mask] = np.arange(palette.size)
     for start in range(0, patterns.size, _CHUNK):
         labels[start:start + _CHUNK] = table[(patterns[start:start + _CHUNK] >> kind(shift)) & mask]
     return labels

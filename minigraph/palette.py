@@ -28,6 +28,7 @@ __all__ = ["MARKER", "PaletteInfo", "palettize", "expand", "find_palettes", "pal
 
 _SEARCH_LIMIT = 1 << 16  # tensors up to this many elements try both layouts, keep the smaller
 
+
 @dataclass(frozen=True)
 class PaletteInfo:
     """One tensor's palette form, or why it was left as values (``reason``).
@@ -252,7 +253,8 @@ def _share(plans: list[tuple[Scope, Plan]], taken: dict[int, set[str]]) -> dict[
                     if (f"{base}_{i}" if i else base) not in names)
         names.add(name)
         for plan in members:
-            plan.labels = np.searchsorted(union, plan.palette)[plan.labels]
+            mapping = np.searchsorted(union, plan.palette).astype(packing.label_dtype(union.size))
+            plan.labels = mapping[plan.labels]
             plan.palette, plan.shared = union, name
             _choose(plan, scopes[key])
         nodes[name] = shared_node(name, members[0])

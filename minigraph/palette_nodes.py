@@ -73,7 +73,7 @@ class Plan:
     name: str  # the Const's node name, which the last decode node takes
     stripped: NodeDef  # the Const without name and tensor_content
     palette: np.ndarray  # sorted distinct bit patterns (the shared palette's, if shared)
-    labels: np.ndarray  # int64, one per element
+    labels: np.ndarray  # unsigned integers, one per element
     suffix: str  # inner nodes are NAME/<tag><suffix>
     packed: bool = True  # b-bit indices in int64 words; False for one uint8 per index
     shared: str | None = None  # name of the shared palette Const
@@ -226,5 +226,5 @@ def read_plan(node: NodeDef, scope: Scope, by_name: dict[str, NodeDef]) -> Plan 
     if labels is None or (labels.size and int(labels.max()) >= palette.size):
         return None
     shared = None if palette_name == names["palette"] else palette_name
-    return Plan(node.name, stripped, packing.to_patterns(palette, dtype), labels.astype(np.int64),
-                suffix, packed, shared)
+    return Plan(node.name, stripped, packing.to_patterns(palette, dtype),
+                labels.astype(packing.label_dtype(palette.size)), suffix, packed, shared)
