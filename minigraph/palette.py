@@ -322,25 +322,9 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *,
     taken = {id(scope): {node.name for node in scope.nodes} for scope in scopes}
     answers: dict[str, PaletteInfo | tuple[Scope, Plan]] = {}
     for name in dict.fromkeys(names):
-        if name in done:
-            answers[name] = done[name]
-            continue
-        if name not in by_key:
+        if name not in done and name not in by_key:
             raise GraphError(f"palettize: no node is named '{name}'")
-        scope, node = by_key[name]
-        if name in parts:
-            answers[name] = _left(scope, node, "part of a palette subgraph")
-            continue
-        suffix = _suffix(node.name, taken[id(scope)])
-        try:
-            plan = _plan(node, scope, suffix)
-        except DecodeError as exc:
-            raise DecodeError(f"node '{name}': {exc}") from None
-        if isinstance(plan, str):
-            answers[name] = _left(scope, node, plan)
-            continue
-        taken[id(scope)].update(f"{node.name}/{tag}{suffix}" for tag in TAGS)
-        answers[name] = (scope, plan)
+        answers[name] = done.get(name) or _answer(*by_key[name], name in parts, taken)
     plans = [answer for answer in answers.values() if isinstance(answer, tuple)]
     shared_nodes = _share(plans, taken) if shared else {}
     sizes: dict[str, int] = {}
@@ -350,6 +334,22 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *,
             sizes.update({scope.key(k): v for k, v in _apply(scope, todo, shared_nodes).items()})
     return [answer if isinstance(answer, PaletteInfo)
             else _info(answer[0], answer[1], sizes[name]) for name, answer in answers.items()]
+
+
+def _answer(scope: Scope, node: NodeDef, is_part: bool,
+            taken: dict[int, set[str]]) -> PaletteInfo | tuple[Scope, Plan]:
+    """One Const's plan (its inner names now taken), or why it stays in the values form."""
+    if is_part:
+        return _left(scope, node, "part of a palette subgraph")
+    suffix = _suffix(node.name, taken[id(scope)])
+    try:
+        plan = _plan(node, scope, suffix)
+    except DecodeError as exc:
+        raise DecodeError(f"node '{scope.key(node.name)}': {exc}") from None
+    if isinstance(plan, str):
+        return _left(scope, node, plan)
+    taken[id(scope)].update(f"{node.name}/{tag}{suffix}" for tag in TAGS)
+    return scope, plan
 
 
 def expand(graph_def: GraphDef) -> list[str]:

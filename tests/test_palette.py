@@ -9,7 +9,7 @@ from google.protobuf import text_format
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minigraph import GraphError, compress, from_array, read_graph, to_array
+from minigraph import DecodeError, GraphError, compress, from_array, read_graph, to_array
 from minigraph.graph import check_graph, iter_consts
 from minigraph.packing import bits_for, pack_indices, palette_of, unpack_indices
 from minigraph.palette import MARKER, expand, find_palettes, palette_parts, palettize
@@ -409,3 +409,10 @@ def test_a_zero_size_tensor_stays_as_it_is():
     graph_def = _with_const(np.zeros((3, 0), np.float32), "DT_FLOAT")
     (info,) = palettize(graph_def, ["w"])
     assert not info.palettized and "empty" in info.reason
+
+
+def test_an_inconsistent_tensor_is_an_error_naming_its_node():
+    graph_def = _with_const(np.arange(300, dtype=np.float32), "DT_FLOAT")
+    graph_def.node[-1].attr["value"].tensor.tensor_content = b"\0" * 7
+    with pytest.raises(DecodeError, match="node 'w'.*7 bytes"):
+        palettize(graph_def, ["w"])
