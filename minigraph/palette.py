@@ -174,7 +174,7 @@ def _detect(scope: Scope) -> list[_Found]:
         try:
             plan = read_plan(node, scope, by_name)
             rebuilt = build(plan, scope) if plan is not None else []
-        except (DecodeError, ProtobufDecodeError, UnicodeDecodeError):
+        except (ValueError, ProtobufDecodeError):  # DecodeError and UnicodeDecodeError too
             continue  # a marker or a Const that is not ours
         if plan is None or not all(_same(by_name.get(r.name), r) for r in rebuilt):
             continue
@@ -213,8 +213,15 @@ def find_palettes(graph_def: GraphDef) -> list[PaletteInfo]:
 
 
 def palette_parts(graph_def: GraphDef) -> frozenset[str]:
-    """Names (``NODE`` or ``FUNCTION/NODE``) of every node of every palette subgraph, shared
-    palettes included: the compressor leaves these alone."""
+    """Every node that belongs to a palette subgraph, shared palettes included.
+
+    Returns
+    -------
+    frozenset of str
+        Names as ``graph.iter_consts`` gives them (``NODE`` or ``FUNCTION/NODE``): the
+        compressor skips the Consts among them, so compressing a palettized graph again leaves
+        its palettes as they are.
+    """
     return frozenset(_survey(graph_def)[1])
 
 

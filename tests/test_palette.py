@@ -416,3 +416,24 @@ def test_an_inconsistent_tensor_is_an_error_naming_its_node():
     graph_def.node[-1].attr["value"].tensor.tensor_content = b"\0" * 7
     with pytest.raises(DecodeError, match="node 'w'.*7 bytes"):
         palettize(graph_def, ["w"])
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_palette_parts_cover_every_new_const(shared):
+    graph_def, names = _values_form("cnn_digits.pb", 16, shared)
+    before = {ref.name for ref in iter_consts(graph_def)}
+    palettize(graph_def, names, shared=shared)
+    parts = palette_parts(graph_def)
+    for ref in iter_consts(graph_def):
+        assert (ref.name in parts) != (ref.name in before and ref.name not in names), ref.name
+
+
+@pytest.mark.parametrize("garbage", [[b"minigraph palette 1", b"", b"\xff\xff"],
+                                     [b"minigraph palette 1", b"\xff", b""], [b"other"]])
+def test_a_damaged_marker_is_ignored(garbage):
+    graph_def = _with_const(np.arange(3000, dtype=np.float32) % 5, "DT_FLOAT")
+    palettize(graph_def, ["w"])
+    final = next(n for n in graph_def.node if n.name == "w")
+    del final.attr[MARKER].list.s[:]
+    final.attr[MARKER].list.s.extend(garbage)
+    assert find_palettes(graph_def) == [] and expand(graph_def) == []
