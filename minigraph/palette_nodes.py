@@ -4,7 +4,8 @@ Layouts (``Plan.packed``):
 
 - uint8 indices (palettes of up to 256 entries): a uint8 Const shaped like the tensor, ``Cast``
   to int32 and ``GatherV2`` from the palette, named ``NAME``. GatherV2 takes int32 and int64
-  indices only (tensorflow/core/ops/array_ops.cc).
+  indices only (tensorflow/core/ops/array_ops.cc in TF 1.15; int16 came later), which is also
+  why palettes of 257 to 65,536 entries are packed rather than stored as int16.
 - packed: b-bit indices packed ``64 // b`` to an int64 word (``packing.pack_indices``). Element
   i's bits start at bit ``i * b`` of the stream: ``Range(0, n * b, b)`` gives those positions,
   ``FloorDiv``/``FloorMod`` by the bits per word ``p * b`` split them into word number and offset,
@@ -12,8 +13,9 @@ Layouts (``Plan.packed``):
   ``2^b - 1`` give its index, ``GatherV2`` its value and ``Reshape`` (named ``NAME``) the shape.
   Every op but Range yields at most twice the bits it reads: the TFLite converter's constant
   folding refuses ops that grow their input more (tensorflow/compiler/mlir/tensorflow/
-  transforms/constant_fold.cc) and has no kernel for int64 shifts, so a decode that broadcasts
-  words against shift amounts cannot be converted; this one folds back to the dense tensor.
+  transforms/constant_fold.cc), and TFLite has no builtin op for int64 RightShift or for any
+  BitwiseAnd, so a decode that broadcasts words against shift amounts (or bit planes against
+  bit positions) fails to convert; this one folds back to the dense tensor.
 
 Every op used is registered in TensorFlow 1.15 and 2.x; default-valued attrs (GatherV2's
 ``batch_dims``, Cast's ``Truncate``) are left out, as TF 1.x graphs have them not, and importers

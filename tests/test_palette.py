@@ -437,3 +437,13 @@ def test_a_damaged_marker_is_ignored(garbage):
     del final.attr[MARKER].list.s[:]
     final.attr[MARKER].list.s.extend(garbage)
     assert find_palettes(graph_def) == [] and expand(graph_def) == []
+
+
+@pytest.mark.parametrize("bits", range(1, 17))
+def test_packing_of_no_and_one_index(bits):
+    assert pack_indices(np.zeros(0, np.int64), bits).size == 0
+    assert unpack_indices(np.zeros(0, np.int64), bits, 0).size == 0
+    top = (1 << bits) - 1
+    words = pack_indices(np.array([top]), bits)
+    assert words.tolist() == _reference_pack([top], bits, 64 // bits)
+    assert unpack_indices(words, bits, 1).tolist() == [top]
