@@ -11,18 +11,18 @@ every palette subgraph back into the Const, byte for byte. The node layouts are 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from . import codec, packing
-from .dtypes import dtype_name
+from .dtypes import dtype_name, lookup
 from .errors import DecodeError, GraphError
 from .graph import CONST_OPS
 from .palette_nodes import (MARKER, TAGS, Plan, Scope, build, read_plan, restore, shared_node,
                             source)
-from .schema import GraphDef, NodeDef
+from .schema import GraphDef, NodeDef, TensorProto
 
 __all__ = ["MARKER", "PaletteInfo", "palettize", "expand", "find_palettes", "palette_parts"]
 
@@ -60,8 +60,9 @@ def _scopes(graph_def: GraphDef) -> Iterator[Scope]:
         yield Scope(function.signature.name, function.node_def)
 
 
-def _refusal(node: NodeDef) -> str | None:
-    """Why a node cannot be palettized (before looking at its values), or None."""
+def _refusal(node: NodeDef, given: bool) -> str | None:
+    """Why a node cannot be palettized (before looking at its values), or None; with values
+    ``given``, its tensor may hold a placeholder and is not checked."""
     if node.op not in CONST_OPS:
         return f"not a Const (op {node.op})"
     if "value" not in node.attr or node.attr["value"].WhichOneof("value") != "tensor":
@@ -71,6 +72,8 @@ def _refusal(node: NodeDef) -> str | None:
     dtype = node.attr["value"].tensor.dtype
     if not packing.palette_supported(dtype):
         return f"dtype {dtype_name(dtype)} has no fixed-size bit pattern of at most 8 bytes"
+    if given:
+        return None
     info = codec.describe(node.attr["value"].tensor)
     if info.encoding != "content":
         return f"values stored as {info.encoding}, not tensor_content"
@@ -96,13 +99,18 @@ def _choose(plan: Plan, scope: Scope) -> None:
     plan.packed = sizes[1] < sizes[0]
 
 
-def _plan(node: NodeDef, scope: Scope, suffix: str) -> Plan | str:
+def _plan(node: NodeDef, scope: Scope, suffix: str, values: np.ndarray | None) -> Plan | str:
     """A plan for one Const, or the reason it stays in the values form."""
-    reason = _refusal(node)
+    given = values is not None
+    reason = _refusal(node, given)
     if reason is not None:
         return reason
-    dtype = node.attr["value"].tensor.dtype
-    patterns = packing.to_patterns(codec.to_array(node.attr["value"].tensor), dtype)
+    tensor = node.attr["value"].tensor
+    if values is None:
+        values = codec.to_array(tensor)
+    else:
+        _check_given(values, tensor)
+    patterns = packing.to_patterns(values, tensor.dtype)
     palette, labels = packing.palette_of(patterns, 1 << packing.MAX_BITS)
     if labels is None:
         return (f"more than {1 << packing.MAX_BITS} distinct values: indices would need more "
@@ -111,11 +119,22 @@ def _plan(node: NodeDef, scope: Scope, suffix: str) -> Plan | str:
     stripped.CopyFrom(node)
     stripped.ClearField("name")
     codec.set_placeholder(stripped.attr["value"].tensor, b"")
-    if not _content_only(node, stripped, patterns.nbytes):
+    # Given values are written with codec.set_values, as expand writes them: nothing to check.
+    if not given and not _content_only(node, stripped, patterns.nbytes):
         return "its tensor also holds a typed value list, which expand could not restore"
     plan = Plan(node.name, stripped, palette, labels, suffix)
     _choose(plan, scope)
     return plan
+
+
+def _check_given(values: np.ndarray, tensor: TensorProto) -> None:
+    """Given values must be what ``codec.to_array`` would return for the tensor."""
+    shape = [int(d.size) for d in tensor.tensor_shape.dim]
+    array_dtype = lookup(tensor.dtype).array
+    if values.size != int(np.prod(shape)) or values.dtype != array_dtype:
+        raise DecodeError(f"{values.size} values of {values.dtype} given for a "
+                          f"{dtype_name(tensor.dtype)} tensor of shape {shape} "
+                          f"(expected {array_dtype})")
 
 
 def _content_only(node: NodeDef, stripped: NodeDef, nbytes: int) -> bool:
@@ -290,8 +309,8 @@ def _apply(scope: Scope, todo: dict[str, Plan], shared: dict[str, NodeDef]) -> d
     return sizes
 
 
-def palettize(graph_def: GraphDef, names: Iterable[str], *,
-              shared: bool = False) -> list[PaletteInfo]:
+def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False,
+              values: Mapping[str, np.ndarray] | None = None) -> list[PaletteInfo]:
     """Turn the named Consts into palette subgraphs, in place.
 
     Parameters
@@ -306,6 +325,11 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *,
     shared : bool
         One palette per scope (graph or function), dtype, device and control inputs, read by
         all its tensors (for a global codebook).
+    values : mapping of str to ndarray, optional
+        Values to use instead of decoding the named tensor, as ``compress.plan_compression``
+        returns them (flat, in the array dtype ``codec`` reads: bfloat16 as float32). The Const
+        may then hold a placeholder (``pbfile.parse_graph_lifted``); :func:`expand` gives it
+        back as ``codec.set_values`` writes these values.
 
     Returns
     -------
@@ -331,7 +355,8 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *,
     for name in dict.fromkeys(names):
         if name not in done and name not in by_key:
             raise GraphError(f"palettize: no node is named '{name}'")
-        answers[name] = done.get(name) or _answer(*by_key[name], name in parts, taken)
+        answers[name] = done.get(name) or _answer(*by_key[name], name in parts, taken,
+                                                  (values or {}).get(name))
     plans = [answer for answer in answers.values() if isinstance(answer, tuple)]
     shared_nodes = _share(plans, taken) if shared else {}
     sizes: dict[str, int] = {}
@@ -343,14 +368,14 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *,
             else _info(answer[0], answer[1], sizes[name]) for name, answer in answers.items()]
 
 
-def _answer(scope: Scope, node: NodeDef, is_part: bool,
-            taken: dict[int, set[str]]) -> PaletteInfo | tuple[Scope, Plan]:
+def _answer(scope: Scope, node: NodeDef, is_part: bool, taken: dict[int, set[str]],
+            values: np.ndarray | None) -> PaletteInfo | tuple[Scope, Plan]:
     """One Const's plan (its inner names now taken), or why it stays in the values form."""
     if is_part:
         return _left(scope, node, "part of a palette subgraph")
     suffix = _suffix(node.name, taken[id(scope)])
     try:
-        plan = _plan(node, scope, suffix)
+        plan = _plan(node, scope, suffix, values)
     except DecodeError as exc:
         raise DecodeError(f"node '{scope.key(node.name)}': {exc}") from None
     if isinstance(plan, str):

@@ -10,6 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minigraph import DecodeError, GraphError, compress, from_array, read_graph, to_array
+from minigraph import pbfile
+from minigraph.compress import Options, plan_compression, write_compressed
 from minigraph.graph import check_graph, iter_consts
 from minigraph.packing import bits_for, pack_indices, palette_of, unpack_indices
 from minigraph.palette import MARKER, expand, find_palettes, palette_parts, palettize
@@ -447,3 +449,31 @@ def test_packing_of_no_and_one_index(bits):
     words = pack_indices(np.array([top]), bits)
     assert words.tolist() == _reference_pack([top], bits, 64 // bits)
     assert unpack_indices(words, bits, 1).tolist() == [top]
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_values_given_for_a_lifted_graph_expand_to_the_written_values_form(shared, tmp_path):
+    # The CLI's path: large payloads stay in the file's bytes (markers in the message), the
+    # plan's new values go straight to palettize, untouched payloads are spliced back in.
+    data = (FIXTURES / "cnn_digits.pb").read_bytes()
+    options = Options(n_clusters=16, global_clusters=shared)
+    graph_def, lifted = pbfile.parse_graph_lifted(data)
+    assert lifted, "cnn_digits.pb has a payload large enough to be lifted"
+    _, changes = plan_compression(graph_def, options, lifted=lifted)
+    write_compressed(graph_def, changes, tmp_path / "values.pb", lifted=lifted)
+    graph_def, lifted = pbfile.parse_graph_lifted(data)
+    _, changes = plan_compression(graph_def, options, lifted=lifted)
+    given = {ref.name: values for ref, values in changes}
+    gone = {ref.tensor.tensor_content for ref, _ in changes}
+    infos = palettize(graph_def, list(given), shared=shared, values=given)
+    assert all(info.palettized for info in infos)
+    kept = {marker: view for marker, view in lifted.items() if marker not in gone}
+    palette_form = GraphDef.FromString(b"".join(pbfile.serialize_spliced(graph_def, kept)))
+    assert sorted(expand(palette_form)) == sorted(given)
+    assert _serialized(palette_form) == (tmp_path / "values.pb").read_bytes()
+
+
+def test_given_values_must_match_the_tensor():
+    graph_def = _with_const(np.arange(300, dtype=np.float32) % 3, "DT_FLOAT")
+    with pytest.raises(DecodeError, match="node 'w'.*float64"):
+        palettize(graph_def, ["w"], values={"w": np.zeros(300)})
