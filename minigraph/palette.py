@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping
 
 import numpy as np
-from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from . import codec, packing
 from .dtypes import dtype_name, lookup
 from .errors import DecodeError, GraphError
 from .graph import CONST_OPS
-from .palette_nodes import (MARKER, TAGS, Plan, Scope, build, read_plan, restore, shared_node,
+from .palette_nodes import (MARKER, TAGS, Plan, Scope, build, detect, restore, shared_node,
                             source)
 from .schema import GraphDef, NodeDef, TensorProto
 
@@ -167,52 +166,12 @@ def _info(scope: Scope, plan: Plan, stored_bytes: int) -> PaletteInfo:
                        plan.bits, stored_bytes, plan.shared)
 
 
-@dataclass
-class _Found:
-    plan: Plan
-    own: list[str]  # the tensor's own nodes, the last one named plan.name
-    stored_bytes: int
-
-
-def _same(a: NodeDef | None, b: NodeDef) -> bool:
-    return a is not None and (a.SerializeToString(deterministic=True)
-                              == b.SerializeToString(deterministic=True))
-
-
-def _detect(scope: Scope) -> list[_Found]:
-    """Every palette subgraph of one scope that rebuilds to exactly what is there."""
-    by_name = {node.name: node for node in scope.nodes}
-    readers: dict[str, set[str]] = {}
-    for node in scope.nodes:
-        for edge in node.input:
-            readers.setdefault(source(edge), set()).add(node.name)
-    found = []
-    for node in scope.nodes:
-        if MARKER not in node.attr or node.attr[MARKER].WhichOneof("value") != "list":
-            continue
-        try:
-            plan = read_plan(node, scope, by_name)
-            rebuilt = build(plan, scope) if plan is not None else []
-        except (ValueError, ProtobufDecodeError):  # DecodeError and UnicodeDecodeError too
-            continue  # a marker or a Const that is not ours
-        if plan is None or not all(_same(by_name.get(r.name), r) for r in rebuilt):
-            continue
-        own = [r.name for r in rebuilt]
-        if any(readers.get(name, set()) - set(own) for name in own[:-1]):
-            continue  # another node reads an inner node: expanding would break it
-        if plan.shared is not None and not _same(by_name.get(plan.shared),
-                                                 shared_node(plan.shared, plan)):
-            continue
-        found.append(_Found(plan, own, sum(r.ByteSize() for r in rebuilt)))
-    return found
-
-
 def _survey(graph_def: GraphDef) -> tuple[dict[str, PaletteInfo], set[str]]:
     """Every palette by name, and the names of all nodes palettes are made of."""
     infos: dict[str, PaletteInfo] = {}
     parts: set[str] = set()
     for scope in _scopes(graph_def):
-        for found in _detect(scope):
+        for found in detect(scope):
             infos[scope.key(found.plan.name)] = _info(scope, found.plan, found.stored_bytes)
             parts.update(scope.key(name) for name in found.own)
             if found.plan.shared is not None:
@@ -397,7 +356,7 @@ def expand(graph_def: GraphDef) -> list[str]:
     """
     expanded: list[str] = []
     for scope in _scopes(graph_def):
-        found = _detect(scope)
+        found = detect(scope)
         if not found:
             continue
         restored = {item.plan.name: restore(item.plan) for item in found}

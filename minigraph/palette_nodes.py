@@ -1,4 +1,4 @@
-"""One tensor's palette subgraph as NodeDefs: build it, read it back, restore the Const.
+"""Palette subgraphs as NodeDefs: build one, recognise them in a node list, restore the Const.
 
 Layouts (``Plan.packed``):
 
@@ -31,11 +31,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+
 from . import codec, packing
 from .graph import CONST_OPS
 from .schema import DataType, NodeDef
 
-__all__ = ["MARKER", "TAGS", "Scope", "Plan", "build", "shared_node", "restore", "read_plan"]
+__all__ = ["MARKER", "TAGS", "Scope", "Plan", "Found", "build", "shared_node", "restore",
+           "read_plan", "detect"]
 
 MARKER = "_minigraph_palette"
 _TAG = b"minigraph palette 1"
@@ -230,3 +233,45 @@ def read_plan(node: NodeDef, scope: Scope, by_name: dict[str, NodeDef]) -> Plan 
     shared = None if palette_name == names["palette"] else palette_name
     return Plan(node.name, stripped, packing.to_patterns(palette, dtype),
                 labels.astype(packing.label_dtype(palette.size)), suffix, packed, shared)
+
+
+@dataclass
+class Found:
+    """A palette subgraph proven to be one: its plan, its own nodes, their serialized size."""
+
+    plan: Plan
+    own: list[str]  # the tensor's own nodes, the last one named plan.name
+    stored_bytes: int
+
+
+def _same(a: NodeDef | None, b: NodeDef) -> bool:
+    return a is not None and (a.SerializeToString(deterministic=True)
+                              == b.SerializeToString(deterministic=True))
+
+
+def detect(scope: Scope) -> list[Found]:
+    """Every palette subgraph of one scope that rebuilds to exactly what is there."""
+    by_name = {node.name: node for node in scope.nodes}
+    readers: dict[str, set[str]] = {}
+    for node in scope.nodes:
+        for edge in node.input:
+            readers.setdefault(source(edge), set()).add(node.name)
+    found = []
+    for node in scope.nodes:
+        if MARKER not in node.attr or node.attr[MARKER].WhichOneof("value") != "list":
+            continue
+        try:
+            plan = read_plan(node, scope, by_name)
+            rebuilt = build(plan, scope) if plan is not None else []
+        except (ValueError, ProtobufDecodeError):  # DecodeError and UnicodeDecodeError too
+            continue  # a marker or a Const that is not ours
+        if plan is None or not all(_same(by_name.get(r.name), r) for r in rebuilt):
+            continue
+        own = [r.name for r in rebuilt]
+        if any(readers.get(name, set()) - set(own) for name in own[:-1]):
+            continue  # another node reads an inner node: expanding would break it
+        if plan.shared is not None and not _same(by_name.get(plan.shared),
+                                                 shared_node(plan.shared, plan)):
+            continue
+        found.append(Found(plan, own, sum(r.ByteSize() for r in rebuilt)))
+    return found
