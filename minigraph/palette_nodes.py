@@ -101,58 +101,73 @@ def _const(name: str, values: Any, dtype: int, control: Sequence[str], device: s
     return node
 
 
+class _Builder:
+    """Appends the nodes of one subgraph; every new Const carries the original's control inputs
+    (Consts inside TF1 while loops have one placing them in the loop's frame; ops follow their
+    inputs) and every node its device."""
+
+    def __init__(self, plan: Plan, scope: Scope) -> None:
+        self.plan, self.scope = plan, scope
+        self.names = {tag: f"{plan.name}/{tag}{plan.suffix}" for tag in TAGS}
+        self.control, self.device = list(plan.stripped.input), plan.stripped.device
+        self.nodes: list[NodeDef] = []
+
+    def const(self, tag: str, values: Any, dtype: int) -> str:
+        self.nodes.append(_const(self.names[tag], values, dtype, self.control, self.device))
+        return self.scope.ref(self.names[tag], "output")
+
+    def op(self, tag: str | None, op: str, inputs: Sequence[str], output_arg: str,
+           **types: int) -> str:
+        """An op node named for ``tag``, or ``NAME`` itself for ``tag`` None."""
+        name = self.plan.name if tag is None else self.names[tag]
+        node = NodeDef(name=name, op=op, input=inputs, device=self.device)
+        for key, value in types.items():
+            node.attr[key].type = value
+        self.nodes.append(node)
+        return self.scope.ref(name, output_arg)
+
+
+def _decode_uint8(b: _Builder, palette: str, zero: str, dtype: int, shape: list[int]) -> None:
+    indices = b.const("indices", b.plan.labels.astype(np.uint8).reshape(shape), _UINT8)
+    cast = b.op("cast", "Cast", [indices], "y", SrcT=_UINT8, DstT=_INT32)
+    b.op(None, "GatherV2", [palette, cast, zero], "output", Tparams=dtype, Tindices=_INT32,
+         Taxis=_INT64)
+
+
+def _decode_packed(b: _Builder, palette: str, zero: str, dtype: int, shape: list[int]) -> None:
+    bits, n = b.plan.bits, b.plan.labels.size
+    words = b.const("words", packing.pack_indices(b.plan.labels, bits), _INT64)
+    limit = b.const("limit", np.int64(n * bits), _INT64)
+    step = b.const("step", np.int64(bits), _INT64)
+    span = b.const("span", np.int64(packing.per_word(bits) * bits), _INT64)
+    mask = b.const("mask", np.int64((1 << bits) - 1), _INT64)
+    positions = b.op("positions", "Range", [zero, limit, step], "output", Tidx=_INT64)
+    word = b.op("word", "FloorDiv", [positions, span], "z", T=_INT64)
+    offset = b.op("offset", "FloorMod", [positions, span], "z", T=_INT64)
+    picked = b.op("picked", "GatherV2", [words, word, zero], "output", Tparams=_INT64,
+                  Tindices=_INT64, Taxis=_INT64)
+    # RightShift is arithmetic on int64 (a word with its top bit set is negative); the mask
+    # keeps only the b bits of the field, so this equals a logical shift.
+    shifted = b.op("shifted", "RightShift", [picked, offset], "z", T=_INT64)
+    index = b.op("index", "BitwiseAnd", [shifted, mask], "z", T=_INT64)
+    values = b.op("values", "GatherV2", [palette, index, zero], "output", Tparams=dtype,
+                  Tindices=_INT64, Taxis=_INT64)
+    shape_ref = b.const("shape", np.array(shape, np.int32), _INT32)
+    b.op(None, "Reshape", [values, shape_ref], "output", T=dtype, Tshape=_INT32)
+
+
 def build(plan: Plan, scope: Scope) -> list[NodeDef]:
     """The decode subgraph of one tensor, in node order, its last node named ``plan.name``."""
     tensor = plan.stripped.attr["value"].tensor
     dtype, shape = tensor.dtype, [int(d.size) for d in tensor.tensor_shape.dim]
-    names = {tag: f"{plan.name}/{tag}{plan.suffix}" for tag in TAGS}
-    # Consts inside TF1 while loops have a control input placing them in the loop's frame:
-    # every new Const keeps it, and the ops follow their inputs.
-    control, device = list(plan.stripped.input), plan.stripped.device
-    nodes: list[NodeDef] = []
-
-    def const(tag: str, values: Any, const_dtype: int) -> str:
-        nodes.append(_const(names[tag], values, const_dtype, control, device))
-        return scope.ref(names[tag], "output")
-
-    def op(name: str, op_name: str, inputs: Sequence[str], output_arg: str, **types: int) -> str:
-        node = NodeDef(name=name, op=op_name, input=inputs, device=device)
-        for key, value in types.items():
-            node.attr[key].type = value
-        nodes.append(node)
-        return scope.ref(name, output_arg)
-
+    b = _Builder(plan, scope)
     palette = (scope.ref(plan.shared, "output") if plan.shared is not None
-               else const("palette", packing.from_patterns(plan.palette, dtype), dtype))
-    zero = const("zero", np.int64(0), _INT64)  # Range's start and both GatherV2 axes
-    if not plan.packed:
-        indices = const("indices", plan.labels.astype(np.uint8).reshape(shape), _UINT8)
-        cast = op(names["cast"], "Cast", [indices], "y", SrcT=_UINT8, DstT=_INT32)
-        op(plan.name, "GatherV2", [palette, cast, zero], "output", Tparams=dtype,
-           Tindices=_INT32, Taxis=_INT64)
-    else:
-        bits, n = plan.bits, plan.labels.size
-        words = const("words", packing.pack_indices(plan.labels, bits), _INT64)
-        limit = const("limit", np.int64(n * bits), _INT64)
-        step = const("step", np.int64(bits), _INT64)
-        span = const("span", np.int64(packing.per_word(bits) * bits), _INT64)
-        mask = const("mask", np.int64((1 << bits) - 1), _INT64)
-        positions = op(names["positions"], "Range", [zero, limit, step], "output", Tidx=_INT64)
-        word = op(names["word"], "FloorDiv", [positions, span], "z", T=_INT64)
-        offset = op(names["offset"], "FloorMod", [positions, span], "z", T=_INT64)
-        picked = op(names["picked"], "GatherV2", [words, word, zero], "output", Tparams=_INT64,
-                    Tindices=_INT64, Taxis=_INT64)
-        # RightShift is arithmetic on int64 (a word with its top bit set is negative); the mask
-        # keeps only the b bits of the field, so this equals a logical shift.
-        shifted = op(names["shifted"], "RightShift", [picked, offset], "z", T=_INT64)
-        index = op(names["index"], "BitwiseAnd", [shifted, mask], "z", T=_INT64)
-        values = op(names["values"], "GatherV2", [palette, index, zero], "output", Tparams=dtype,
-                    Tindices=_INT64, Taxis=_INT64)
-        shape_ref = const("shape", np.array(shape, np.int32), _INT32)
-        op(plan.name, "Reshape", [values, shape_ref], "output", T=dtype, Tshape=_INT32)
-    nodes[-1].attr[MARKER].list.s.extend(
+               else b.const("palette", packing.from_patterns(plan.palette, dtype), dtype))
+    zero = b.const("zero", np.int64(0), _INT64)  # Range's start and both GatherV2 axes
+    (_decode_packed if plan.packed else _decode_uint8)(b, palette, zero, dtype, shape)
+    b.nodes[-1].attr[MARKER].list.s.extend(
         [_TAG, plan.suffix.encode(), plan.stripped.SerializeToString(deterministic=True)])
-    return nodes
+    return b.nodes
 
 
 def shared_node(name: str, plan: Plan) -> NodeDef:
