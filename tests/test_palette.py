@@ -477,3 +477,17 @@ def test_given_values_must_match_the_tensor():
     graph_def = _with_const(np.arange(300, dtype=np.float32) % 3, "DT_FLOAT")
     with pytest.raises(DecodeError, match="node 'w'.*float64"):
         palettize(graph_def, ["w"], values={"w": np.zeros(300)})
+
+
+def test_palette_form_survives_text_format_and_is_deterministic():
+    graph_def, names = _values_form("mlp_digits.pb", 5, False)
+    values_form = _serialized(graph_def)
+    twin = GraphDef.FromString(values_form)
+    palettize(graph_def, names)
+    palettize(twin, names)
+    assert _serialized(twin) == _serialized(graph_def)
+    text = pbfile.serialize_graph(graph_def, text=True)
+    parsed = pbfile.parse_graph(text, text=True)
+    assert [info.name for info in find_palettes(parsed)] == names
+    expand(parsed)
+    assert _serialized(parsed) == values_form
