@@ -175,3 +175,38 @@ def test_opencv_rejects_the_palette_form_and_takes_it_expanded(tmp_path):
     expand(graph_def)
     (tmp_path / "expanded.pb").write_bytes(graph_def.SerializeToString(deterministic=True))
     cv2.dnn.readNetFromTensorflow(str(tmp_path / "expanded.pb"))
+
+
+def _tf1_while_loop_graph() -> GraphDef:
+    """A graph whose loop body reads a Const (TF1 control flow: the Const's control input from
+    the loop's pivot places it in the loop's frame)."""
+    import tensorflow as tf
+
+    tf.compat.v1.disable_control_flow_v2()
+    try:
+        graph = tf.Graph()
+        with graph.as_default():
+            x = tf.compat.v1.placeholder(tf.float32, [3000], name="x")
+
+            def body(i, h):
+                w = tf.constant((np.arange(3000) % 7).astype(np.float32) * 0.25, name="w")
+                return i + 1, h * 0.5 + w
+
+            _, out = tf.compat.v1.while_loop(lambda i, h: i < 3, body, [tf.constant(0), x])
+            tf.identity(out, name="out")
+    finally:
+        tf.compat.v1.enable_control_flow_v2()
+    return GraphDef.FromString(graph.as_graph_def().SerializeToString())
+
+
+def test_a_const_in_a_tf1_while_loop_frame_keeps_working():
+    graph_def = _tf1_while_loop_graph()
+    values_form = graph_def.SerializeToString()
+    (const,) = [node for node in graph_def.node if node.name == "while/w"]
+    assert list(const.input) == ["^while/Identity"]
+    (info,) = palettize(graph_def, ["while/w"])
+    assert info.palettized and info.bits == 3
+    feeds = {"x:0": np.linspace(-1, 1, 3000)}
+    want = _run(values_form, feeds, ["out:0"])
+    got = _run(graph_def.SerializeToString(), feeds, ["out:0"])
+    assert _identical(got[0], want[0])
