@@ -22,7 +22,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # read when TensorFlow is f
 pytestmark = pytest.mark.tensorflow
 
 
-def _session(graph_bytes: bytes):
+def _session(graph_bytes: bytes, fold_bytes: int = 0):
     import tensorflow as tf
 
     graph = tf.Graph()
@@ -30,6 +30,7 @@ def _session(graph_bytes: bytes):
         tf.compat.v1.import_graph_def(tf.compat.v1.GraphDef.FromString(graph_bytes), name="")
     config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=1,
                                       inter_op_parallelism_threads=1)
+    config.graph_options.optimizer_options.max_folded_constant_in_bytes = fold_bytes  # 0: 10 MiB
     return tf.compat.v1.Session(graph=graph, config=config)
 
 
@@ -130,11 +131,12 @@ def _one_const_graph(n: int) -> GraphDef:
     return graph_def
 
 
-@pytest.mark.parametrize("n, folded", [(2_600_000, True), (2_650_000, False)])
-def test_session_folds_the_decode_into_a_const_up_to_10_mib(n, folded):
+@pytest.mark.parametrize("n, fold_bytes, folded", [(2_600_000, 0, True), (2_650_000, 0, False),
+                                                   (2_650_000, 64 << 20, True)])
+def test_session_folds_the_decode_into_a_const_up_to_10_mib(n, fold_bytes, folded):
     import tensorflow as tf
 
-    with _session(_one_const_graph(n).SerializeToString()) as session:
+    with _session(_one_const_graph(n).SerializeToString(), fold_bytes) as session:
         metadata = tf.compat.v1.RunMetadata()
         value = session.run("out:0", options=tf.compat.v1.RunOptions(output_partition_graphs=True),
                             run_metadata=metadata)
