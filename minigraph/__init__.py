@@ -5,6 +5,7 @@ from .codec import describe, from_array, to_array
 from .compress import Options, compress, converge_weights
 from .errors import ClusteringError, DecodeError, GraphError, MinigraphError
 from .files import compress_file, inspect_file
+from .palette import PaletteInfo, expand, find_palettes, palettize
 from .pbfile import read_graph, write_graph
 from .quantize import Clustering, cluster
 from .report import Report, TensorReport
@@ -17,4 +18,5 @@ __all__ = [
     "cluster", "Clustering",
     "compress", "converge_weights", "Options", "Report", "TensorReport",
     "compress_file", "inspect_file",
+    "palettize", "expand", "find_palettes", "PaletteInfo",
 ]

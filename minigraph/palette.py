@@ -1,0 +1,376 @@
+"""The palette form: each chosen Const rebuilt in the graph from a small palette and packed indices.
+
+A Const ``NAME`` of the values form (at most a few hundred distinct values, as ``compress``
+writes it) becomes a palette Const holding its distinct bit patterns, an index Const, and decode
+ops of core TensorFlow whose last node is named ``NAME`` and yields the Const's tensor bit for
+bit (NaN payloads, -0.0 and ±Inf are palette entries like any other pattern). ``expand`` turns
+every palette subgraph back into the Const, byte for byte. The node layouts are described in
+``palette_nodes``; the index packing in ``packing``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping
+
+import numpy as np
+
+from . import codec, packing
+from .dtypes import dtype_name, lookup
+from .errors import DecodeError, GraphError
+from .graph import CONST_OPS
+from .palette_nodes import (MARKER, TAGS, Plan, Scope, build, detect, restore, shared_node,
+                            source)
+from .schema import GraphDef, NodeDef, TensorProto
+
+__all__ = ["MARKER", "PaletteInfo", "palettize", "expand", "find_palettes", "palette_parts"]
+
+_SEARCH_LIMIT = 1 << 16  # tensors up to this many elements try both layouts, keep the smaller
+
+
+@dataclass(frozen=True)
+class PaletteInfo:
+    """One tensor's palette form, or why it was left as values (``reason``).
+
+    ``bits`` is what each index takes in the file (8 for uint8 indices, whatever k is);
+    ``stored_bytes`` is the serialized size of the tensor's own nodes (a shared palette, named by
+    ``shared_palette``, is not counted); ``name`` is ``NODE`` or ``FUNCTION/NODE``.
+    """
+
+    name: str
+    function: str | None
+    dtype: str
+    shape: tuple[int, ...]
+    k: int = 0
+    bits: int = 0
+    stored_bytes: int = 0
+    shared_palette: str | None = None
+    reason: str | None = None
+
+    @property
+    def palettized(self) -> bool:
+        """True when the tensor is in the palette form."""
+        return self.reason is None
+
+
+def _scopes(graph_def: GraphDef) -> Iterator[Scope]:
+    yield Scope(None, graph_def.node)
+    for function in graph_def.library.function:
+        yield Scope(function.signature.name, function.node_def)
+
+
+def _refusal(node: NodeDef, given: bool) -> str | None:
+    """Why a node cannot be palettized (before looking at its values), or None; with values
+    ``given``, its tensor may hold a placeholder and is not checked."""
+    if node.op not in CONST_OPS:
+        return f"not a Const (op {node.op})"
+    if "value" not in node.attr or node.attr["value"].WhichOneof("value") != "tensor":
+        return "no tensor in attr 'value'"
+    if any(not edge.startswith("^") for edge in node.input):
+        return "has data inputs"
+    dtype = node.attr["value"].tensor.dtype
+    if not packing.palette_supported(dtype):
+        return f"dtype {dtype_name(dtype)} has no fixed-size bit pattern of at most 8 bytes"
+    if given:
+        return None
+    info = codec.describe(node.attr["value"].tensor)
+    if info.encoding != "content":
+        return f"values stored as {info.encoding}, not tensor_content"
+    return None
+
+
+def _choose(plan: Plan, scope: Scope) -> None:
+    """Set the layout taking fewer bytes: uint8 indices need fewer nodes, packed ones fewer bits.
+
+    Small tensors are built both ways and measured; for large ones the index bytes decide.
+    """
+    bits, n = packing.bits_for(plan.palette.size), plan.labels.size
+    if bits >= 8:  # at 8 bits words hold what uint8 holds, with more nodes
+        plan.packed = bits > 8
+        return
+    if n > _SEARCH_LIMIT:
+        plan.packed = 8 * -(-n // packing.per_word(bits)) < n
+        return
+    sizes = []
+    for packed in (False, True):
+        plan.packed = packed
+        sizes.append(sum(node.ByteSize() for node in build(plan, scope)))
+    plan.packed = sizes[1] < sizes[0]
+
+
+def _plan(node: NodeDef, scope: Scope, suffix: str, values: np.ndarray | None) -> Plan | str:
+    """A plan for one Const, or the reason it stays in the values form."""
+    given = values is not None
+    reason = _refusal(node, given)
+    if reason is not None:
+        return reason
+    tensor = node.attr["value"].tensor
+    if values is None:
+        values = codec.to_array(tensor)
+    else:
+        _check_given(values, tensor)
+    patterns = packing.to_patterns(values, tensor.dtype)
+    palette, labels = packing.palette_of(patterns, 1 << packing.MAX_BITS)
+    if labels is None:
+        return (f"more than {1 << packing.MAX_BITS} distinct values: indices would need more "
+                f"than {packing.MAX_BITS} bits")
+    stripped = NodeDef()
+    stripped.CopyFrom(node)
+    stripped.ClearField("name")
+    codec.set_placeholder(stripped.attr["value"].tensor, b"")
+    # Given values are written with codec.set_values, as expand writes them: nothing to check.
+    if not given and not _content_only(node, stripped, patterns.nbytes):
+        return "its tensor also holds a typed value list, which expand could not restore"
+    plan = Plan(node.name, stripped, palette, labels, suffix)
+    _choose(plan, scope)
+    return plan
+
+
+def _check_given(values: np.ndarray, tensor: TensorProto) -> None:
+    """Given values must be what ``codec.to_array`` would return for the tensor."""
+    shape = [int(d.size) for d in tensor.tensor_shape.dim]
+    array_dtype = lookup(tensor.dtype).array
+    if values.size != int(np.prod(shape)) or values.dtype != array_dtype:
+        raise DecodeError(f"{values.size} values of {values.dtype} given for a "
+                          f"{dtype_name(tensor.dtype)} tensor of shape {shape} "
+                          f"(expected {array_dtype})")
+
+
+def _content_only(node: NodeDef, stripped: NodeDef, nbytes: int) -> bool:
+    """Whether the Const differs from ``stripped`` by its ``tensor_content`` alone.
+
+    ``expand`` writes the values back as ``tensor_content`` (the same bytes: they are the same
+    bit patterns), so this is what makes it exact. Anything else ``set_placeholder`` cleared (a
+    typed value list next to the content, which TensorFlow ignores) shows in the serialized size:
+    the content field is one tag byte, its length as a varint, and the bytes.
+    """
+    field = 1 + max(1, -(-nbytes.bit_length() // 7)) + nbytes
+    return (node.attr["value"].tensor.ByteSize()
+            == stripped.attr["value"].tensor.ByteSize() + field)
+
+
+def _suffix(name: str, taken: set[str]) -> str:
+    """The first suffix for which no inner node name is taken."""
+    number = 0
+    while True:
+        suffix = f"_{number}" if number else ""
+        if all(f"{name}/{tag}{suffix}" not in taken for tag in TAGS):
+            return suffix
+        number += 1
+
+
+def _info(scope: Scope, plan: Plan, stored_bytes: int) -> PaletteInfo:
+    tensor = plan.stripped.attr["value"].tensor
+    return PaletteInfo(scope.key(plan.name), scope.function, dtype_name(tensor.dtype),
+                       tuple(int(d.size) for d in tensor.tensor_shape.dim), plan.palette.size,
+                       plan.bits, stored_bytes, plan.shared)
+
+
+def _survey(graph_def: GraphDef) -> tuple[dict[str, PaletteInfo], set[str]]:
+    """Every palette by name, and the names of all nodes palettes are made of."""
+    infos: dict[str, PaletteInfo] = {}
+    parts: set[str] = set()
+    for scope in _scopes(graph_def):
+        for found in detect(scope):
+            infos[scope.key(found.plan.name)] = _info(scope, found.plan, found.stored_bytes)
+            parts.update(scope.key(name) for name in found.own)
+            if found.plan.shared is not None:
+                parts.add(scope.key(found.plan.shared))
+    return infos, parts
+
+
+def find_palettes(graph_def: GraphDef) -> list[PaletteInfo]:
+    """Every palettized tensor of a graph (main graph, then library functions, in node order).
+
+    Returns
+    -------
+    list of PaletteInfo
+        Name, dtype, shape, palette size k, bits per index and the bytes its own nodes take.
+    """
+    return list(_survey(graph_def)[0].values())
+
+
+def palette_parts(graph_def: GraphDef) -> frozenset[str]:
+    """Every node that belongs to a palette subgraph, shared palettes included.
+
+    Returns
+    -------
+    frozenset of str
+        Names as ``graph.iter_consts`` gives them (``NODE`` or ``FUNCTION/NODE``): the
+        compressor skips the Consts among them, so compressing a palettized graph again leaves
+        its palettes as they are.
+    """
+    return frozenset(_survey(graph_def)[1])
+
+
+def _left(scope: Scope, node: NodeDef, reason: str) -> PaletteInfo:
+    """The answer for a node left in the values form."""
+    dtype, shape = "", ()  # type: tuple[str, tuple[int, ...]]
+    if "value" in node.attr and node.attr["value"].WhichOneof("value") == "tensor":
+        tensor = node.attr["value"].tensor
+        dtype, shape = dtype_name(tensor.dtype), tuple(int(d.size) for d in tensor.tensor_shape.dim)
+    return PaletteInfo(scope.key(node.name), scope.function, dtype, shape, reason=reason)
+
+
+def _share(plans: list[tuple[Scope, Plan]], taken: dict[int, set[str]]) -> dict[str, NodeDef]:
+    """Point the plans of each scope, dtype, device and control inputs at one common palette.
+
+    Consts with control inputs (TF1 while-loop bodies give them one to place them in the loop's
+    frame) share only with Consts in the same frame. A group keeps separate palettes if the
+    common one would need more than ``packing.MAX_BITS`` bits.
+    """
+    groups: dict[tuple, list[Plan]] = {}
+    scopes: dict[tuple, Scope] = {}
+    for scope, plan in plans:
+        key = (id(scope), plan.dtype, tuple(plan.stripped.input), plan.stripped.device)
+        groups.setdefault(key, []).append(plan)
+        scopes[key] = scope
+    nodes = {}
+    for key, members in groups.items():
+        union = members[0].palette
+        for plan in members[1:]:
+            union = np.union1d(union, plan.palette)
+        if len(members) < 2 or packing.bits_for(union.size) > packing.MAX_BITS:
+            continue
+        names = taken[id(scopes[key])]
+        base = f"minigraph/palette_{dtype_name(members[0].dtype)[3:].lower()}"
+        name = next(f"{base}_{i}" if i else base for i in range(len(names) + 1)
+                    if (f"{base}_{i}" if i else base) not in names)
+        names.add(name)
+        for plan in members:
+            mapping = np.searchsorted(union, plan.palette).astype(packing.label_dtype(union.size))
+            plan.labels = mapping[plan.labels]
+            plan.palette, plan.shared = union, name
+            _choose(plan, scopes[key])
+        nodes[name] = shared_node(name, members[0])
+    return nodes
+
+
+def _apply(scope: Scope, todo: dict[str, Plan], shared: dict[str, NodeDef]) -> dict[str, int]:
+    """Replace each planned Const of a scope by its subgraph, in place; returns bytes per tensor."""
+    emitted: set[str] = set()
+    sizes = {}
+    i = 0
+    while i < len(scope.nodes):
+        plan = todo.get(scope.nodes[i].name)
+        if plan is None or scope.nodes[i].op not in CONST_OPS:
+            i += 1
+            continue
+        new = build(plan, scope)
+        sizes[plan.name] = sum(node.ByteSize() for node in new)
+        if plan.shared is not None and plan.shared not in emitted:
+            emitted.add(plan.shared)
+            new.insert(0, shared[plan.shared])
+        del scope.nodes[i]
+        for j, node in enumerate(new):
+            scope.nodes.insert(i + j, node)
+        i += len(new)
+    return sizes
+
+
+def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False,
+              values: Mapping[str, np.ndarray] | None = None) -> list[PaletteInfo]:
+    """Turn the named Consts into palette subgraphs, in place.
+
+    Parameters
+    ----------
+    graph_def : GraphDef
+        Modified in place: each palettized Const is replaced, at its position, by its decode
+        subgraph (a shared palette comes just before the first tensor that reads it).
+    names : iterable of str
+        ``NODE`` for the main graph, ``FUNCTION/NODE`` in library functions (as
+        ``graph.iter_consts`` names them). Names of tensors already palettized are accepted
+        and left as they are.
+    shared : bool
+        One palette per scope (graph or function), dtype, device and control inputs, read by
+        all its tensors (for a global codebook).
+    values : mapping of str to ndarray, optional
+        Values to use instead of decoding the named tensor, as ``compress.plan_compression``
+        returns them (flat, in the array dtype ``codec`` reads: bfloat16 as float32). The Const
+        may then hold a placeholder (``pbfile.parse_graph_lifted``); :func:`expand` gives it
+        back as ``codec.set_values`` writes these values.
+
+    Returns
+    -------
+    list of PaletteInfo
+        One per distinct name, in the order given; ``reason`` says why a tensor was left as
+        values (not a Const, not stored as ``tensor_content``, too many distinct values, ...).
+
+    Raises
+    ------
+    GraphError
+        If a name names no node.
+    DecodeError
+        Naming the node, for an inconsistent tensor.
+    """
+    scopes = list(_scopes(graph_def))
+    by_key: dict[str, tuple[Scope, NodeDef]] = {}
+    for scope in scopes:
+        for node in scope.nodes:
+            by_key.setdefault(scope.key(node.name), (scope, node))
+    done, parts = _survey(graph_def)
+    taken = {id(scope): {node.name for node in scope.nodes} for scope in scopes}
+    answers: dict[str, PaletteInfo | tuple[Scope, Plan]] = {}
+    for name in dict.fromkeys(names):
+        if name not in done and name not in by_key:
+            raise GraphError(f"palettize: no node is named '{name}'")
+        answers[name] = done.get(name) or _answer(*by_key[name], name in parts, taken,
+                                                  (values or {}).get(name))
+    plans = [answer for answer in answers.values() if isinstance(answer, tuple)]
+    shared_nodes = _share(plans, taken) if shared else {}
+    sizes: dict[str, int] = {}
+    for scope in scopes:
+        todo = {plan.name: plan for owner, plan in plans if owner is scope}
+        if todo:
+            sizes.update({scope.key(k): v for k, v in _apply(scope, todo, shared_nodes).items()})
+    return [answer if isinstance(answer, PaletteInfo)
+            else _info(answer[0], answer[1], sizes[name]) for name, answer in answers.items()]
+
+
+def _answer(scope: Scope, node: NodeDef, is_part: bool, taken: dict[int, set[str]],
+            values: np.ndarray | None) -> PaletteInfo | tuple[Scope, Plan]:
+    """One Const's plan (its inner names now taken), or why it stays in the values form."""
+    if is_part:
+        return _left(scope, node, "part of a palette subgraph")
+    suffix = _suffix(node.name, taken[id(scope)])
+    try:
+        plan = _plan(node, scope, suffix, values)
+    except DecodeError as exc:
+        raise DecodeError(f"node '{scope.key(node.name)}': {exc}") from None
+    if isinstance(plan, str):
+        return _left(scope, node, plan)
+    taken[id(scope)].update(f"{node.name}/{tag}{suffix}" for tag in TAGS)
+    return scope, plan
+
+
+def expand(graph_def: GraphDef) -> list[str]:
+    """Turn every palette subgraph back into the Const it stands for, in place.
+
+    The result is byte for byte the graph that was palettized: each Const comes back at its
+    position with every field as it was, and shared palettes no other node reads are removed.
+
+    Returns
+    -------
+    list of str
+        Names (``NODE`` or ``FUNCTION/NODE``) of the restored Consts.
+    """
+    expanded: list[str] = []
+    for scope in _scopes(graph_def):
+        found = detect(scope)
+        if not found:
+            continue
+        restored = {item.plan.name: restore(item.plan) for item in found}
+        drop = {name for item in found for name in item.own[:-1]}
+        shared = {item.plan.shared for item in found if item.plan.shared is not None}
+        still_read = {source(edge) for node in scope.nodes
+                      if node.name not in drop and node.name not in restored
+                      and node.name not in shared for edge in node.input}
+        drop.update(shared - still_read)
+        for node in scope.nodes:
+            if node.name in restored:
+                node.CopyFrom(restored[node.name])
+        for i in reversed(range(len(scope.nodes))):
+            if scope.nodes[i].name in drop:
+                del scope.nodes[i]
+        expanded.extend(scope.key(item.plan.name) for item in found)
+    return expanded

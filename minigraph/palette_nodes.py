@@ -1,0 +1,292 @@
+"""Palette subgraphs as NodeDefs: build one, recognise them in a node list, restore the Const.
+
+Layouts (``Plan.packed``):
+
+- uint8 indices (palettes of up to 256 entries): a uint8 Const shaped like the tensor, ``Cast``
+  to int32 and ``GatherV2`` from the palette, named ``NAME``. GatherV2 takes int32 and int64
+  indices only (tensorflow/core/ops/array_ops.cc in TF 1.15; int16 came later), which is also
+  why palettes of 257 to 65,536 entries are packed rather than stored as int16.
+- packed: b-bit indices packed ``64 // b`` to an int64 word (``packing.pack_indices``). Element
+  i's bits start at bit ``i * b`` of the stream: ``Range(0, n * b, b)`` gives those positions,
+  ``FloorDiv``/``FloorMod`` by the bits per word ``p * b`` split them into word number and offset,
+  ``GatherV2`` picks each element's word, ``RightShift`` by the offset and ``BitwiseAnd`` with
+  ``2^b - 1`` give its index, ``GatherV2`` its value and ``Reshape`` (named ``NAME``) the shape.
+  Every op but Range yields at most twice the bits it reads: the TFLite converter's constant
+  folding refuses ops that grow their input more (tensorflow/compiler/mlir/tensorflow/
+  transforms/constant_fold.cc), and TFLite has no builtin op for int64 RightShift or for any
+  BitwiseAnd, so a decode that broadcasts words against shift amounts (or bit planes against
+  bit positions) fails to convert; this one folds back to the dense tensor.
+
+Every op used is registered in TensorFlow 1.15 and 2.x; default-valued attrs (GatherV2's
+``batch_dims``, Cast's ``Truncate``) are left out, as TF 1.x graphs have them not, and importers
+fill them in. The last node carries the attr ``MARKER``: a version tag, the suffix of the inner
+node names, and the original NodeDef without its name and tensor payload. TensorFlow does not
+check attrs whose name starts with ``_`` against the op (tensorflow/core/framework/node_def_util.cc).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+
+from . import codec, packing
+from .graph import CONST_OPS
+from .schema import DataType, NodeDef
+
+__all__ = ["MARKER", "TAGS", "Scope", "Plan", "Found", "build", "shared_node", "restore",
+           "read_plan", "detect"]
+
+MARKER = "_minigraph_palette"
+_TAG = b"minigraph palette 1"
+_SHARED = b"shared"
+_INT32, _INT64, _UINT8 = (DataType.Value(name) for name in ("DT_INT32", "DT_INT64", "DT_UINT8"))
+TAGS = ("palette", "indices", "words", "zero", "limit", "step", "span", "mask", "shape", "cast",
+        "positions", "word", "offset", "picked", "shifted", "index", "values")
+
+
+@dataclass
+class Scope:
+    """The node list of the graph (``function`` None) or of one library function."""
+
+    function: str | None
+    nodes: Any  # the repeated NodeDef field
+
+    def key(self, node_name: str) -> str:
+        """The name ``graph.iter_consts`` gives a node here: ``NODE`` or ``FUNCTION/NODE``."""
+        return node_name if self.function is None else f"{self.function}/{node_name}"
+
+    def ref(self, node_name: str, output_arg: str) -> str:
+        """How a node's first output is named as an input here."""
+        # Function bodies name outputs "node:output_arg:index" (tensorflow/core/framework/
+        # function.proto); a graph names output 0 by the node name alone.
+        return node_name if self.function is None else f"{node_name}:{output_arg}:0"
+
+
+def source(edge: str) -> str:
+    """The node an input edge (``x``, ``x:1``, ``^x``, ``x:output:0``) comes from."""
+    return edge.lstrip("^").split(":", 1)[0]
+
+
+@dataclass
+class Plan:
+    """Everything one tensor's subgraph is built from."""
+
+    name: str  # the Const's node name, which the last decode node takes
+    stripped: NodeDef  # the Const without name and tensor_content
+    palette: np.ndarray  # sorted distinct bit patterns (the shared palette's, if shared)
+    labels: np.ndarray  # unsigned integers, one per element
+    suffix: str  # inner nodes are NAME/<tag><suffix>
+    packed: bool = True  # b-bit indices in int64 words; False for one uint8 per index
+    shared: str | None = None  # name of the shared palette Const
+
+    @property
+    def dtype(self) -> int:
+        """The tensor's DataType."""
+        return self.stripped.attr["value"].tensor.dtype
+
+    @property
+    def bits(self) -> int:
+        """Bits stored per index."""
+        return packing.bits_for(self.palette.size) if self.packed else 8
+
+
+def _const(name: str, values: Any, dtype: int, control: Sequence[str], device: str) -> NodeDef:
+    node = NodeDef(name=name, op="Const", input=control, device=device)
+    node.attr["dtype"].type = dtype
+    node.attr["value"].tensor.CopyFrom(codec.from_array(np.asarray(values), dtype))
+    return node
+
+
+class _Builder:
+    """Appends the nodes of one subgraph; every new Const carries the original's control inputs
+    (Consts inside TF1 while loops have one placing them in the loop's frame; ops follow their
+    inputs) and every node its device."""
+
+    def __init__(self, plan: Plan, scope: Scope) -> None:
+        self.plan, self.scope = plan, scope
+        self.names = {tag: f"{plan.name}/{tag}{plan.suffix}" for tag in TAGS}
+        self.control, self.device = list(plan.stripped.input), plan.stripped.device
+        self.nodes: list[NodeDef] = []
+
+    def const(self, tag: str, values: Any, dtype: int) -> str:
+        self.nodes.append(_const(self.names[tag], values, dtype, self.control, self.device))
+        return self.scope.ref(self.names[tag], "output")
+
+    def op(self, tag: str | None, op: str, inputs: Sequence[str], output_arg: str,
+           **types: int) -> str:
+        """An op node named for ``tag``, or ``NAME`` itself for ``tag`` None."""
+        name = self.plan.name if tag is None else self.names[tag]
+        node = NodeDef(name=name, op=op, input=inputs, device=self.device)
+        for key, value in types.items():
+            node.attr[key].type = value
+        self.nodes.append(node)
+        return self.scope.ref(name, output_arg)
+
+
+def _decode_uint8(b: _Builder, palette: str, zero: str, dtype: int, shape: list[int]) -> None:
+    indices = b.const("indices", b.plan.labels.astype(np.uint8).reshape(shape), _UINT8)
+    cast = b.op("cast", "Cast", [indices], "y", SrcT=_UINT8, DstT=_INT32)
+    b.op(None, "GatherV2", [palette, cast, zero], "output", Tparams=dtype, Tindices=_INT32,
+         Taxis=_INT64)
+
+
+def _decode_packed(b: _Builder, palette: str, zero: str, dtype: int, shape: list[int]) -> None:
+    bits, n = b.plan.bits, b.plan.labels.size
+    words = b.const("words", packing.pack_indices(b.plan.labels, bits), _INT64)
+    limit = b.const("limit", np.int64(n * bits), _INT64)
+    step = b.const("step", np.int64(bits), _INT64)
+    span = b.const("span", np.int64(packing.per_word(bits) * bits), _INT64)
+    mask = b.const("mask", np.int64((1 << bits) - 1), _INT64)
+    positions = b.op("positions", "Range", [zero, limit, step], "output", Tidx=_INT64)
+    word = b.op("word", "FloorDiv", [positions, span], "z", T=_INT64)
+    offset = b.op("offset", "FloorMod", [positions, span], "z", T=_INT64)
+    picked = b.op("picked", "GatherV2", [words, word, zero], "output", Tparams=_INT64,
+                  Tindices=_INT64, Taxis=_INT64)
+    # RightShift is arithmetic on int64 (a word with its top bit set is negative); the mask
+    # keeps only the b bits of the field, so this equals a logical shift.
+    shifted = b.op("shifted", "RightShift", [picked, offset], "z", T=_INT64)
+    index = b.op("index", "BitwiseAnd", [shifted, mask], "z", T=_INT64)
+    values = b.op("values", "GatherV2", [palette, index, zero], "output", Tparams=dtype,
+                  Tindices=_INT64, Taxis=_INT64)
+    shape_ref = b.const("shape", np.array(shape, np.int32), _INT32)
+    b.op(None, "Reshape", [values, shape_ref], "output", T=dtype, Tshape=_INT32)
+
+
+def build(plan: Plan, scope: Scope) -> list[NodeDef]:
+    """The decode subgraph of one tensor, in node order, its last node named ``plan.name``."""
+    tensor = plan.stripped.attr["value"].tensor
+    dtype, shape = tensor.dtype, [int(d.size) for d in tensor.tensor_shape.dim]
+    b = _Builder(plan, scope)
+    palette = (scope.ref(plan.shared, "output") if plan.shared is not None
+               else b.const("palette", packing.from_patterns(plan.palette, dtype), dtype))
+    zero = b.const("zero", np.int64(0), _INT64)  # Range's start and both GatherV2 axes
+    (_decode_packed if plan.packed else _decode_uint8)(b, palette, zero, dtype, shape)
+    b.nodes[-1].attr[MARKER].list.s.extend(
+        [_TAG, plan.suffix.encode(), plan.stripped.SerializeToString(deterministic=True)])
+    return b.nodes
+
+
+def shared_node(name: str, plan: Plan) -> NodeDef:
+    """The palette Const that several tensors read (``plan`` is one of them)."""
+    node = _const(name, packing.from_patterns(plan.palette, plan.dtype), plan.dtype,
+                  list(plan.stripped.input), plan.stripped.device)
+    node.attr[MARKER].list.s.extend([_TAG, _SHARED])
+    return node
+
+
+def restore(plan: Plan) -> NodeDef:
+    """The Const the subgraph stands for, as it was."""
+    node = NodeDef()
+    node.CopyFrom(plan.stripped)
+    node.name = plan.name
+    values = packing.from_patterns(plan.palette[plan.labels], plan.dtype)
+    codec.set_values(node.attr["value"].tensor, values)
+    return node
+
+
+def _storable(stripped: NodeDef) -> bool:
+    """Whether a NodeDef is one this module would store: a Const of a palettizable dtype."""
+    return (stripped.op in CONST_OPS and "value" in stripped.attr
+            and stripped.attr["value"].WhichOneof("value") == "tensor"
+            and packing.palette_supported(stripped.attr["value"].tensor.dtype))
+
+
+def _array(node: NodeDef | None, dtype: int) -> np.ndarray | None:
+    """A Const node's values, or None if it is no Const of that dtype."""
+    if node is None or node.op != "Const" or "value" not in node.attr:
+        return None
+    tensor = node.attr["value"].tensor
+    return codec.to_array(tensor) if tensor.dtype == dtype else None
+
+
+def _labels(node: NodeDef, names: dict[str, str], by_name: dict[str, NodeDef],
+            n: int) -> tuple[np.ndarray | None, bool]:
+    """The indices a subgraph stores, and whether they are packed in words."""
+    if node.op == "GatherV2":
+        indices = _array(by_name.get(names["indices"]), _UINT8)
+        return (None if indices is None or indices.size != n else indices.reshape(-1)), False
+    mask = _array(by_name.get(names["mask"]), _INT64)
+    words = _array(by_name.get(names["words"]), _INT64)
+    if mask is None or words is None or mask.ndim != 0 or words.ndim != 1:
+        return None, True
+    bits = int(mask).bit_length()
+    if not 1 <= bits <= packing.MAX_BITS or words.size * packing.per_word(bits) < n:
+        return None, True
+    return packing.unpack_indices(words, bits, n), True
+
+
+def read_plan(node: NodeDef, scope: Scope, by_name: dict[str, NodeDef]) -> Plan | None:
+    """What a marked node's subgraph would have been built from, read from its own Consts.
+
+    None when the node is not the last node of something this module builds; the caller still
+    has to rebuild the plan and compare, which is what proves the subgraph is a palette.
+    """
+    marker = node.attr[MARKER].list.s
+    if len(marker) != 3 or marker[0] != _TAG:
+        return None
+    stripped = NodeDef.FromString(marker[2])
+    suffix = marker[1].decode()
+    if not _storable(stripped):
+        return None
+    dtype = stripped.attr["value"].tensor.dtype
+    names = {tag: f"{node.name}/{tag}{suffix}" for tag in TAGS}
+    gather = node if node.op == "GatherV2" else by_name.get(names["values"])
+    if gather is None or not gather.input:
+        return None
+    palette_name = source(gather.input[0])
+    palette = _array(by_name.get(palette_name), dtype)
+    if palette is None or palette.ndim != 1 or palette.size == 0:
+        return None
+    n = int(np.prod([d.size for d in stripped.attr["value"].tensor.tensor_shape.dim]))
+    labels, packed = _labels(node, names, by_name, n)
+    if labels is None or (labels.size and int(labels.max()) >= palette.size):
+        return None
+    shared = None if palette_name == names["palette"] else palette_name
+    return Plan(node.name, stripped, packing.to_patterns(palette, dtype),
+                labels.astype(packing.label_dtype(palette.size)), suffix, packed, shared)
+
+
+@dataclass
+class Found:
+    """A palette subgraph proven to be one: its plan, its own nodes, their serialized size."""
+
+    plan: Plan
+    own: list[str]  # the tensor's own nodes, the last one named plan.name
+    stored_bytes: int
+
+
+def _same(a: NodeDef | None, b: NodeDef) -> bool:
+    return a is not None and (a.SerializeToString(deterministic=True)
+                              == b.SerializeToString(deterministic=True))
+
+
+def detect(scope: Scope) -> list[Found]:
+    """Every palette subgraph of one scope that rebuilds to exactly what is there."""
+    by_name = {node.name: node for node in scope.nodes}
+    readers: dict[str, set[str]] = {}
+    for node in scope.nodes:
+        for edge in node.input:
+            readers.setdefault(source(edge), set()).add(node.name)
+    found = []
+    for node in scope.nodes:
+        if MARKER not in node.attr or node.attr[MARKER].WhichOneof("value") != "list":
+            continue
+        try:
+            plan = read_plan(node, scope, by_name)
+            rebuilt = build(plan, scope) if plan is not None else []
+        except (ValueError, ProtobufDecodeError):  # DecodeError and UnicodeDecodeError too
+            continue  # a marker or a Const that is not ours
+        if plan is None or not all(_same(by_name.get(r.name), r) for r in rebuilt):
+            continue
+        own = [r.name for r in rebuilt]
+        if any(readers.get(name, set()) - set(own) for name in own[:-1]):
+            continue  # another node reads an inner node: expanding would break it
+        if plan.shared is not None and not _same(by_name.get(plan.shared),
+                                                 shared_node(plan.shared, plan)):
+            continue
+        found.append(Found(plan, own, sum(r.ByteSize() for r in rebuilt)))
+    return found
