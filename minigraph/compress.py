@@ -12,14 +12,15 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import codec, dtypes
+from . import codec, dtypes, palette
 from .errors import ClusteringError, DecodeError
 from .graph import ConstRef, iter_consts
 from .quantize import INITS, METHODS, cluster, substitute
 from .report import Report, TensorReport
 from .schema import GraphDef
 
-__all__ = ["Options", "compress", "compress_in_place", "plan_compression", "converge_weights"]
+__all__ = ["Options", "compress", "compress_in_place", "plan_compression", "palettize_changes",
+           "converge_weights"]
 
 _log = logging.getLogger("minigraph")
 _MAX_EXPAND_BYTES = 1 << 31  # a padded list is expanded only below protobuf's own size limit
@@ -37,6 +38,7 @@ class Options:
     init: str = "auto"
     seed: int = 0
     workers: int | None = None
+    palettize: bool = False  # the palette form (indices + codebook in the graph)
 
     def validate(self) -> Options:
         """Check every option up front, so a bad one fails before any work is done."""
@@ -98,6 +100,7 @@ def _with_place(ref: ConstRef, exc: DecodeError) -> DecodeError:
 def _select(graph_def: GraphDef, options: Options,
             lifted: Mapping[bytes, memoryview]) -> tuple[list[_Job], list[TensorReport]]:
     jobs, rows = [], []
+    parts = palette.palette_parts(graph_def)
     for ref in iter_consts(graph_def):
         content = lifted.get(ref.tensor.tensor_content) if lifted else None
         try:
@@ -105,9 +108,11 @@ def _select(graph_def: GraphDef, options: Options,
         except DecodeError as exc:
             raise _with_place(ref, exc) from None
         row = TensorReport(name=ref.name, function=ref.function, dtype=info.dtype_name,
-                           shape=info.shape, elements=info.n_elements)
+                           shape=info.shape, elements=info.n_elements,
+                           bytes_before=info.nbytes, bytes_after=info.nbytes)
         rows.append(row)
-        reason = _skip_reason(ref, info, options)
+        reason = "part of a palette (already palettized)" if ref.name in parts else \
+            _skip_reason(ref, info, options)
         if reason is None:
             jobs.append(_Job(ref, info, row, content))
         else:
@@ -278,6 +283,9 @@ def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
 
     run = _run_global if options.global_clusters else _run_local
     run(jobs, options, tick)
+    for job in jobs:
+        if job.new is not None:  # written back as tensor_content
+            job.row.bytes_after = job.info.n_elements * dtypes.lookup(job.info.dtype).itemsize
     rows.sort(key=lambda row: row.name)
     report = Report(tensors=rows, n_clusters=options.n_clusters,
                     global_clusters=options.global_clusters, method=options.method,
@@ -287,10 +295,37 @@ def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
     return report, [(job.ref, job.new) for job in jobs if job.new is not None]
 
 
+def palettize_changes(graph_def: GraphDef, report: Report, changes: Sequence[Change]
+                      ) -> list[Change]:
+    """Put the planned changes into the palette form, in place; return those left as values.
+
+    Each changed Const becomes its palette subgraph (:func:`minigraph.palette.palettize`, one
+    palette per dtype with a global codebook) holding exactly the planned values; its report row
+    gets the bits per index and the bytes its nodes take. A tensor the palette cannot hold
+    exactly stays in the values form, with the reason in its row (``palette_skipped``).
+    """
+    rows = {row.name: row for row in report.tensors}
+    given = {ref.name: values for ref, values in changes}
+    infos = palette.palettize(graph_def, list(given), shared=report.global_clusters,
+                              values=given)
+    left = set()
+    for info in infos:
+        row = rows[info.name]
+        if info.palettized:
+            row.palette_bits, row.bytes_after = info.bits, info.stored_bytes
+        else:
+            row.palette_skipped = info.reason
+            left.add(info.name)
+    return [(ref, values) for ref, values in changes if ref.name in left]
+
+
 def compress_in_place(graph_def: GraphDef, options: Options | None = None, *,
                       progress: Progress | None = None) -> Report:
     """Cluster the float Consts of ``graph_def`` in place (see :func:`compress`)."""
+    options = (options or Options()).validate()
     report, changes = plan_compression(graph_def, options, progress=progress)
+    if options.palettize:
+        changes = palettize_changes(graph_def, report, changes)
     for ref, values in changes:
         codec.set_values(ref.tensor, values)
     return report
@@ -299,6 +334,7 @@ def compress_in_place(graph_def: GraphDef, options: Options | None = None, *,
 def compress(graph_def: GraphDef, *, n_clusters: int = 256, global_clusters: bool = False,
              whitelisted: Sequence[str] = (), min_n_weights: int = 256, method: str = "auto",
              init: str = "auto", seed: int = 0, workers: int | None = None,
+             palettize: bool = False,
              progress: Progress | None = None) -> tuple[GraphDef, Report]:
     """Replace each eligible float Const's values by their cluster centroids.
 
@@ -323,6 +359,10 @@ def compress(graph_def: GraphDef, *, n_clusters: int = 256, global_clusters: boo
         Passed to :func:`minigraph.cluster`.
     workers : int, optional
         Tensors clustered concurrently (default: up to 2 cores).
+    palettize : bool
+        Write each clustered Const in the palette form: its codebook, indices packed at
+        ceil(log2 k) bits and core-op decode nodes ending in a node of the Const's name, whose
+        output is bit-identical to the values form (:func:`minigraph.palette.palettize`).
     progress : callable, optional
         Called as ``progress(row, weights_done, weights_total)``: once with ``row=None`` before
         any work, then as each tensor completes.
@@ -342,7 +382,7 @@ def compress(graph_def: GraphDef, *, n_clusters: int = 256, global_clusters: boo
     out = GraphDef()
     out.CopyFrom(graph_def)
     options = Options(n_clusters, global_clusters, tuple(whitelisted), min_n_weights, method,
-                      init, seed, workers)
+                      init, seed, workers, palettize)
     return out, compress_in_place(out, options, progress=progress)
 
 

@@ -10,17 +10,18 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import codec, pbfile
-from .compress import Change, Options, Progress, plan_compression
+from .compress import Change, Options, Progress, palettize_changes, plan_compression
 from .errors import GraphError, MinigraphError
 from .graph import iter_consts
+from .palette import expand
 from .report import inspect_dict
 from .savedmodel import compress_savedmodel, inspect_savedmodel
 from .schema import GraphDef
 from .summary import summarize_graph
 from .wire import Chunk, new_marker
 
-__all__ = ["default_output", "compress_file", "inspect_file", "serialize_compressed",
-           "verify_output"]
+__all__ = ["default_output", "compress_file", "expand_file", "inspect_file",
+           "serialize_compressed", "verify_output"]
 
 def default_output(path: str | os.PathLike[str]) -> Path:
     """Where ``minigraph FILE`` writes by default: ``FILE.min`` beside ``FILE`` (for a
@@ -223,18 +224,19 @@ def _compress_file(path: str, out: Path, options: Options, force: bool, verify: 
     graph_def, lifted = _read_for_compression(path, data, text_out)
     gzip_before = _in_background(_gzip_size, data) if gzip else None
     report, changes = plan_compression(graph_def, options, progress=progress, lifted=lifted)
+    if options.palettize:
+        markers = {ref.name: ref.tensor.tensor_content for ref, _ in changes}
+        left = palettize_changes(graph_def, report, changes)
+        kept = {markers[ref.name] for ref, _ in left}
+        for marker in set(markers.values()) - kept:  # palettized: their payloads are not written
+            lifted.pop(marker, None)
+        changes = left
     chunks, expected = serialize_compressed(graph_def, changes, text=text_out, lifted=lifted)
     del changes, lifted
-    with pbfile.AtomicFile(out) as target:
-        crc = target.write(_draining(chunks))
-        digests = expected()
-        del graph_def, data, expected  # free the input and new values before re-reading
-        bytes_after = target.temp_path.stat().st_size
-        gzip_after = _in_background(_gzip_file, target.temp_path) if gzip else None
-        if verify:
-            verify_output(target.temp_path, crc, digests, text=text_out)
-        gzip_bytes_after = gzip_after() if gzip_after else None  # read before the rename
-        target.commit()
+    held = [graph_def, data]
+    del graph_def, data  # only `held` keeps the input now: freed once the output is written
+    bytes_after, gzip_bytes_after = _write_verified(out, chunks, expected, text_out, verify,
+                                                    gzip, held)
     report.files = {"file": path, "output": str(out), "bytes_before": bytes_before,
                     "bytes_after": bytes_after,
                     "gzip_bytes_before": gzip_before() if gzip_before else None,
@@ -242,6 +244,64 @@ def _compress_file(path: str, out: Path, options: Options, force: bool, verify: 
                     "verified": verify,
                     "elapsed_seconds": round(time.perf_counter() - started, 4)}
     return report.to_dict()
+
+
+def _write_verified(out: Path, chunks: list[Chunk],
+                    expected: Callable[[], tuple[int, list[int]]], text: bool, verify: bool,
+                    gzip: bool, held: list[Any]) -> tuple[int, int | None]:
+    """Write the chunks to a temp file, empty ``held`` (the input, so that it is freed before
+    the output is read back), check the file, then rename it over ``out``; returns (bytes
+    written, gzip -9 size if asked)."""
+    with pbfile.AtomicFile(out) as target:
+        crc = target.write(_draining(chunks))
+        digests = expected()
+        del expected
+        held.clear()
+        bytes_after = target.temp_path.stat().st_size
+        gzip_after = _in_background(_gzip_file, target.temp_path) if gzip else None
+        if verify:
+            verify_output(target.temp_path, crc, digests, text=text)
+        gzip_bytes_after = gzip_after() if gzip_after else None  # read before the rename
+        target.commit()
+    return bytes_after, gzip_bytes_after
+
+
+def expand_file(path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None, *,
+                force: bool = False, verify: bool = True) -> dict[str, Any]:
+    """Write a palettized GraphDef back in the values form (every palette subgraph a Const).
+
+    The result is byte for byte the values form that compressing with the same options
+    writes. The default output is ``FILE.expanded``.
+
+    Returns
+    -------
+    dict
+        ``file``, ``output``, ``expanded`` (names restored, sorted), ``bytes_before``,
+        ``bytes_after``, ``verified``.
+
+    Raises
+    ------
+    GraphError
+        One sentence starting with the input path; the output is then as it was before.
+    """
+    path = os.fspath(path)
+    out = Path(output) if output else Path(path + ".expanded")
+    try:
+        _check_paths(path, out, force)
+        data = pbfile.read_bytes(path)
+        text_out = pbfile.is_text_path(out)
+        graph_def = pbfile.parse_graph(data, text=True if pbfile.is_text_path(path) else None)
+        names = sorted(expand(graph_def))
+        chunks, expected = serialize_compressed(graph_def, [], text=text_out)
+        bytes_before = len(data)
+        bytes_after, _ = _write_verified(out, chunks, expected, text_out, verify, False,
+                                         [graph_def, data])
+    except MinigraphError as exc:
+        message = str(exc)
+        raise GraphError(message if message.startswith(f"{path}: ") else f"{path}: {message}"
+                         ) from None
+    return {"file": path, "output": str(out), "expanded": names, "bytes_before": bytes_before,
+            "bytes_after": bytes_after, "verified": verify}
 
 
 def _draining(chunks: list[Chunk]) -> Iterable[Chunk]:

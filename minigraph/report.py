@@ -133,6 +133,10 @@ class TensorReport:
     mse: float | None = None
     sqnr_db: float | None = None
     max_abs_error: float | None = None
+    bytes_before: int | None = None  # the Const's stored bytes (its TensorProto's payload)
+    bytes_after: int | None = None  # the same after; in the palette form, its nodes' bytes
+    palette_bits: int | None = None  # bits per stored index, when written in the palette form
+    palette_skipped: str | None = None  # why a clustered tensor stayed in the values form
 
     @property
     def clustered(self) -> bool:

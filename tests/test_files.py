@@ -62,9 +62,14 @@ def test_errors_name_the_input_not_the_default_output(tmp_path):
     assert str(info.value).startswith(f"{model}: ")
 
 
-def test_a_directory_input_is_refused(tmp_path):
-    with pytest.raises(GraphError, match="is a directory"):
+def test_a_directory_that_is_no_savedmodel_is_refused(tmp_path):
+    with pytest.raises(GraphError, match="not a SavedModel directory"):
         inspect_file(tmp_path)
+
+
+def test_a_directory_where_a_file_is_read_is_refused(tmp_path):
+    with pytest.raises(GraphError, match="is a directory, not a GraphDef file"):
+        pbfile.read_bytes(tmp_path)
 
 
 def test_endless_input_is_refused_once_it_passes_the_limit(monkeypatch):
