@@ -3,9 +3,9 @@
 from ._version import __version__
 from .codec import describe, from_array, to_array
 from .compress import compress, converge_weights
+from .engine import Clustering, cluster
 from .errors import ClusteringError, DecodeError, GraphError, MinigraphError
 from .pbfile import read_graph, write_graph
-from .quantize import Clustering, cluster
 from .report import Report, TensorReport
 
 __all__ = [

@@ -18,7 +18,7 @@ from ._version import __version__
 from .compress import Options, plan_compression, write_compressed
 from .errors import GraphError, MinigraphError
 from .pbfile import is_text_path, looks_like_text, parse_graph, parse_graph_lifted, read_graph
-from .quantize import INITS, METHODS
+from .engine import INITS, METHODS
 from .report import FORMAT_VERSION, TensorReport, inspect_dict, render_compress, render_inspect
 from .summary import summarize_graph
 
