@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
-from hypothesis import given, settings
+import pytest
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from minigraph.engine import _codebook_kernels, _lloyd_kernels, _optimal_kernels, _sorted_kernels
+from minigraph.engine import (_codebook_kernels, _lloyd_kernels, _optimal_kernels, _sorted_kernels,
+                              _twins)
 from reference import dp_sse, group_sse
 
 # Few distinct magnitudes and many repeats, so ties and duplicates are common.
@@ -207,3 +210,100 @@ def test_split_points_survive_unary_packing(steps, base):
     _optimal_kernels._encode_splits(opt, 0, opt.size - 1, base, bits, 1)
     decoded = [_optimal_kernels._decode_split(bits, 1, t, base, popcount) for t in range(opt.size)]
     assert decoded == opt.tolist()
+
+
+# ---- the NumPy twins of the cheap kernels (small tensors): the same bits as the kernels ----
+
+twin_values = hnp.arrays(
+    st.sampled_from([np.float32, np.float64]),
+    st.integers(0, 300),
+    elements=st.one_of(
+        st.integers(-20, 20).map(float),
+        st.floats(-1e3, 1e3, allow_nan=False, width=32),
+        st.sampled_from([0.0, -0.0, 1e-30, -3e-20]),
+    ),
+)
+
+
+def bits(array) -> np.ndarray:
+    """The bit patterns of a float array or scalar (so -0.0 and 0.0 differ)."""
+    array = np.asarray(array)
+    return array.view(np.uint64 if array.dtype == np.float64 else np.uint32)
+
+
+@given(twin_values, st.sampled_from([1, 3, 64]), st.floats(-5, 5, width=32))
+def test_block_prefix_twin_has_the_kernels_bits(values, block, shift):
+    x = np.sort(values)
+    outs = [(np.empty(x.size // block + 1), np.empty(x.size // block + 1)) for _ in range(2)]
+    counts = [f(x, block, shift, *out) for f, out in
+              zip((_sorted_kernels.block_prefix, _twins.block_prefix), outs)]
+    assert counts[0] == counts[1]
+    for ours, theirs in zip(*outs):
+        assert np.array_equal(bits(ours), bits(theirs))
+
+
+@given(twin_values)
+def test_run_lengths_twin_has_the_kernels_bits(values):
+    x = np.sort(values)
+    n = np.unique(x).size
+    got = [(np.empty(n), np.empty(n)) for _ in range(2)]
+    _sorted_kernels.run_lengths(x, *got[0])
+    _twins.run_lengths(x, *got[1])
+    assert np.array_equal(bits(got[0][0]), bits(got[1][0])) and np.array_equal(got[0][1], got[1][1])
+
+
+@given(twin_values, st.sampled_from([1, 3]), st.data())
+def test_partition_twins_have_the_kernels_bits(values, block, data):
+    assume(values.size > 0)
+    layout = weighted_layout(values) if block == 1 else unit_layout(values, block)
+    x = layout[0]
+    cuts = sorted(data.draw(st.lists(st.integers(0, x.size), max_size=6)))
+    bounds = np.array([0, *cuts, x.size], np.int64)
+    centroids = np.array(data.draw(st.lists(st.floats(-1e3, 1e3), min_size=bounds.size - 1,
+                                            max_size=bounds.size - 1)))
+    sse = [f(x, layout[3], block, bounds, centroids)
+           for f in (_sorted_kernels.partition_sse, _twins.partition_sse)]
+    assert bits(sse[0]) == bits(sse[1])
+    if block == 1:
+        c = bounds.size - 1
+        sums = [[np.empty(c) for _ in range(3)] for _ in range(2)]
+        _sorted_kernels.partition_sums(*layout, bounds, *sums[0])
+        _twins.partition_sums(*layout, bounds, *sums[1])
+        for ours, theirs in zip(*sums):
+            assert np.array_equal(bits(ours), bits(theirs))
+
+
+@given(hnp.arrays(np.float64, st.integers(0, 200), elements=st.one_of(
+           st.floats(-100, 100), st.sampled_from([math.nan, math.inf, -math.inf, -0.0]))),
+       st.lists(st.floats(-100, 100), min_size=1, max_size=20, unique=True))
+def test_assign_labels_twin_gives_the_kernels_labels(values, thresholds):
+    thresholds = np.sort(np.array(thresholds))
+    size = 1 << (thresholds.size - 1).bit_length()
+    padded = np.full(size, np.inf)
+    padded[: thresholds.size] = thresholds
+    labels = [np.full(values.size, 99, np.uint8) for _ in range(2)]
+    _codebook_kernels.assign_labels(values, padded, labels[0])
+    _twins.assign_labels(values, padded, labels[1])
+    assert np.array_equal(labels[0], labels[1])
+
+
+# Compiled, numba's float() of a float32 stays float32, so the kernel takes float32 differences;
+# with the JIT disabled it is Python's float(), float64. The twin follows the compiled kernel.
+@pytest.mark.parametrize("dtype", [
+    np.float64,
+    pytest.param(np.float32, marks=pytest.mark.skipif(
+        numba.config.DISABLE_JIT, reason="the uncompiled kernel widens float32 (see above)")),
+])
+@given(data=st.data())
+def test_apply_codebook_twin_has_the_kernels_bits(dtype, data):
+    values = data.draw(hnp.arrays(dtype, st.integers(0, 200), elements=st.one_of(
+        st.floats(-1e3, 1e3, width=32), st.sampled_from([math.nan, math.inf, -math.inf, -0.0]))))
+    book = data.draw(hnp.arrays(dtype, st.integers(1, 8), elements=st.floats(-1e3, 1e3, width=32)))
+    labels = data.draw(hnp.arrays(np.uint8, values.size, elements=st.integers(0, book.size - 1)))
+    outs = [(np.empty(values.size, dtype), np.zeros(book.size, np.uint8)) for _ in range(2)]
+    sums = [f(values, labels, book, *out) for f, out in
+            zip((_codebook_kernels.apply_codebook, _twins.apply_codebook), outs)]
+    assert np.array_equal(bits(outs[0][0]), bits(outs[1][0]))
+    assert np.array_equal(outs[0][1], outs[1][1])
+    assert [bits(np.float64(v)) for v in sums[0][:3]] == [bits(np.float64(v)) for v in sums[1][:3]]
+    assert sums[0][3] == sums[1][3]

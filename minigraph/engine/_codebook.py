@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _codebook_kernels as kernels
+from . import _twins
 from ._data import CHUNK
 from .api import Errors
 
@@ -28,6 +29,9 @@ def padded_thresholds(thresholds: np.ndarray) -> np.ndarray:
 def labels_by_search(flat: np.ndarray, padded: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Labels (n,), OUT and returned: the number of padded thresholds below each value, by
     branch-free binary search on float64 chunks (NaN and +-inf get 0)."""
+    if flat.size <= _twins.SMALL:
+        _twins.assign_labels(flat.astype(np.float64), padded, labels)
+        return labels
     buffer = np.empty(min(CHUNK, flat.size))
     for start in range(0, flat.size, CHUNK):
         part = flat[start : start + CHUNK]
@@ -47,8 +51,8 @@ def substitute(values: np.ndarray, labels: np.ndarray,
     source = values.astype(wide, copy=False)
     new = np.empty(values.shape, wide)
     used = np.zeros(book.size, np.uint8)
-    sse, signal, worst, count = kernels.apply_codebook(source, labels, book.astype(wide), new,
-                                                       used)
+    apply = _twins.apply_codebook if values.size <= _twins.SMALL else kernels.apply_codebook
+    sse, signal, worst, count = apply(source, labels, book.astype(wide), new, used)
     new = new.astype(values.dtype, copy=False)
     sqnr = float(10.0 * np.log10(signal / sse)) if sse > 0 and signal > 0 else None
     distinct = int(np.unique(book[used.astype(bool)]).size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _sorted_kernels as kernels
+from . import _twins
 from ._data import Data, check_range, weighted
 
 _BLOCK = 64  # prefix sums every 64 sorted values: 0.25 byte per value, range sums in O(64)
@@ -24,7 +25,8 @@ def from_sort(flat: np.ndarray) -> Data:
     shift = float(x[n // 2]) if n else 0.0
     p1 = np.empty(n // _BLOCK + 1)
     p2 = np.empty(n // _BLOCK + 1)
-    distinct = int(kernels.block_prefix(x, _BLOCK, shift, p1, p2))
+    prefix = _twins.block_prefix if n <= _twins.SMALL else kernels.block_prefix
+    distinct = int(prefix(x, _BLOCK, shift, p1, p2))
     return Data(x, p1, p2, np.empty(0), _BLOCK, shift, distinct, float(n))
 
 
@@ -34,7 +36,7 @@ def distinct(data: Data) -> Data:
         return data
     v = np.empty(data.n_distinct)
     w = np.empty(data.n_distinct)
-    kernels.run_lengths(data.x, v, w)
+    (_twins.run_lengths if data.x.size <= _twins.SMALL else kernels.run_lengths)(data.x, v, w)
     return weighted(v, w)
 
 
@@ -49,10 +51,13 @@ def range_sums(data: Data, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     """Weight, sum and sum of squares of (x - shift) over each range of a partition."""
     c = bounds.size - 1
     w, s1, s2 = np.empty(c), np.empty(c), np.empty(c)
-    kernels.partition_sums(*data.layout, bounds, w, s1, s2)
+    # Weighted points: differences of full prefix sums, O(c), nothing worth compiling.
+    (_twins.partition_sums if data.block == 1 else kernels.partition_sums)(
+        *data.layout, bounds, w, s1, s2)
     return w, s1, s2
 
 
 def partition_sse(data: Data, bounds: np.ndarray, centroids: np.ndarray) -> float:
     """Sum of squared distances of the points to their cluster's centroid (direct summation)."""
-    return float(kernels.partition_sse(data.x, data.pw, data.block, bounds, centroids))
+    sse = _twins.partition_sse if data.x.size <= _twins.SMALL else kernels.partition_sse
+    return float(sse(data.x, data.pw, data.block, bounds, centroids))
