@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from unittest import mock
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -18,7 +19,7 @@ from hypothesis.extra import numpy as hnp
 from minigraph.cli import main
 from minigraph.compress import Options
 from minigraph.engine import (INITS, METHODS, Clustering, _binned, _codebook, _lloyd, _route,
-                              _sorted, check_options, cluster, substitute)
+                              _sorted, _twins, check_options, cluster, substitute)
 from minigraph.errors import ClusteringError, MinigraphError
 from reference import brute_force_sse, dp_sse, sse_of
 
@@ -351,6 +352,22 @@ def test_substitute_without_error_has_no_sqnr():
     values = np.array([2.0, 5.0, 2.0])
     new, errors = substitute(values, np.array([0, 1, 0], np.uint16), np.array([2.0, 5.0]))
     assert new.tolist() == [2.0, 5.0, 2.0] and errors == (0.0, 0.0, None, 2)
+
+
+@given(values_strategy, configs)
+def test_small_inputs_give_the_same_bits_with_or_without_the_numpy_twins(values, config):
+    with mock.patch.object(_twins, "SMALL", -1):  # every input takes the compiled kernels
+        compiled = run(values, config)
+        book = compiled.centroids
+        new_compiled, errors_compiled = substitute(values, compiled.labels, book)
+    twins = run(values, config)
+    new_twins, errors_twins = substitute(values, twins.labels, twins.centroids)
+    assert np.array_equal(compiled.centroids.view(np.uint64), twins.centroids.view(np.uint64))
+    assert np.array_equal(compiled.labels, twins.labels)
+    assert np.float64(compiled.mse).view(np.uint64) == np.float64(twins.mse).view(np.uint64)
+    assert np.array_equal(new_compiled.view(np.uint8), new_twins.view(np.uint8))
+    if not numba.config.DISABLE_JIT or values.dtype == np.float64:  # see test_engine_kernels
+        assert str(errors_compiled) == str(errors_twins)
 
 
 # ---- the one option validator: same wording from cluster(), Options and the command line ----

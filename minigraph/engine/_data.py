@@ -36,7 +36,7 @@ class Data(NamedTuple):
     counting: Callable[[], int] | None = None
 
     @property
-    def layout(self) -> tuple:
+    def layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, float]:
         """The kernels' leading arguments: x, p1, p2, pw, block, shift."""
         return self.x, self.p1, self.p2, self.pw, self.block, self.shift
 
