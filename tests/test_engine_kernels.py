@@ -307,3 +307,16 @@ def test_apply_codebook_twin_has_the_kernels_bits(dtype, data):
     assert np.array_equal(outs[0][1], outs[1][1])
     assert [bits(np.float64(v)) for v in sums[0][:3]] == [bits(np.float64(v)) for v in sums[1][:3]]
     assert sums[0][3] == sums[1][3]
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the uncompiled kernel widens float32")
+def test_apply_codebook_twin_overflows_as_the_kernel_does():
+    # float32 differences and squares past 3.4e38 become inf in both.
+    values = np.array([3e38, -3e38, 1.0, 2e19], np.float32)
+    book = np.array([-3e38, 3e38, 1.0], np.float32)
+    labels = np.array([0, 1, 2, 2], np.uint8)
+    outs = [(np.empty(4, np.float32), np.zeros(3, np.uint8)) for _ in range(2)]
+    sums = [f(values, labels, book, *out) for f, out in
+            zip((_codebook_kernels.apply_codebook, _twins.apply_codebook), outs)]
+    assert sums[0][:3] == sums[1][:3] == (math.inf, math.inf, math.inf)
+    assert np.array_equal(bits(outs[0][0]), bits(outs[1][0]))

@@ -17,6 +17,7 @@ import functools
 import os
 import stat
 import tempfile
+import threading
 from typing import Any, Callable, Iterator, Literal
 
 import numba
@@ -27,6 +28,7 @@ _config: Any = numba_config  # its settings are set at run time, unseen by type 
 __all__ = ["jit", "private_cache_dir", "is_private_dir"]
 
 PRIVATE_PREFIX = "minigraph-numba-"
+_SWITCH = threading.Lock()  # kernel modules may be imported on two worker threads at once
 
 
 def jit(func: Callable[..., Any] | None = None, *,
@@ -59,12 +61,13 @@ def _cache_dir(path: str) -> Iterator[None]:
     """Point numba's cache locator at `path` while kernels are decorated, then restore it
     (numba reads config.CACHE_DIR only when a cached function is created), so other numba
     users in the process keep their own cache directories."""
-    saved = _config.CACHE_DIR
-    _config.CACHE_DIR = path
-    try:
-        yield
-    finally:
-        _config.CACHE_DIR = saved
+    with _SWITCH:
+        saved = _config.CACHE_DIR
+        _config.CACHE_DIR = path
+        try:
+            yield
+        finally:
+            _config.CACHE_DIR = saved
 
 
 @functools.lru_cache(maxsize=None)

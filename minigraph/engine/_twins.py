@@ -85,7 +85,8 @@ def apply_codebook(values: np.ndarray, labels: np.ndarray, book: np.ndarray, out
     out[finite] = book[chosen]
     used[chosen] = 1
     v = values[finite]
-    d = book[chosen] - v
+    with np.errstate(over="ignore"):  # float32 squares past 3.4e38 are inf, as compiled
+        d = book[chosen] - v
+        squares, signal = (d * d).astype(np.float64), (v * v).astype(np.float64)
     worst = float(np.max(np.abs(d), initial=0.0))
-    return (_running_total((d * d).astype(np.float64)), _running_total((v * v).astype(np.float64)),
-            worst, int(v.size))
+    return _running_total(squares), _running_total(signal), worst, int(v.size)
