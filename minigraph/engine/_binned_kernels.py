@@ -59,7 +59,9 @@ def distinct_in_bins(bits, drop, offsets, scratch):
     counting-sort scatter), then each bin's are counted with a small bitmap that stays in
     cache. O(n + bins). Returns (distinct, merged).
     """
-    heads = offsets[:-1].copy()
+    heads = np.empty(offsets.shape[0] - 1, np.int64)
+    for i in range(heads.shape[0]):  # loops, not slice copies: cheaper to compile
+        heads[i] = offsets[i]
     mask = (np.uint32(1) << np.uint32(drop)) - np.uint32(1)
     for i in range(bits.shape[0]):
         u = bits[i]
@@ -78,7 +80,8 @@ def distinct_in_bins(bits, drop, offsets, scratch):
         if hi - lo <= 1:
             total += hi - lo
             continue
-        seen[:] = 0
+        for q in range(seen.shape[0]):
+            seen[q] = 0
         here = 0
         for j in range(lo, hi):
             low = scratch[j]
