@@ -59,5 +59,6 @@ def range_sums(data: Data, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 
 def partition_sse(data: Data, bounds: np.ndarray, centroids: np.ndarray) -> float:
     """Sum of squared distances of the points to their cluster's centroid (direct summation)."""
-    sse = _twins.partition_sse if data.x.size <= _twins.SMALL else kernels.partition_sse
+    small = data.x.size <= _twins.SMALL and centroids.size <= _twins.FEW
+    sse = _twins.partition_sse if small else kernels.partition_sse
     return float(sse(data.x, data.pw, data.block, bounds, centroids))

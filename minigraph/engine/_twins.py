@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 SMALL = 1 << 16  # inputs of at most this many values take the twins (float64 temporaries: 512 KiB)
+FEW = 1024  # partition_sse's twin loops over clusters in Python: 4 ms at 1024, 35 ms at 8192
 
 
 def _running_total(terms: np.ndarray) -> float:
