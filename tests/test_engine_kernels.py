@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import math
+import re
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -320,3 +324,20 @@ def test_apply_codebook_twin_overflows_as_the_kernel_does():
             zip((_codebook_kernels.apply_codebook, _twins.apply_codebook), outs)]
     assert sums[0][:3] == sums[1][:3] == (math.inf, math.inf, math.inf)
     assert np.array_equal(bits(outs[0][0]), bits(outs[1][0]))
+
+
+def test_kernel_modules_fingerprint_the_kernel_modules_they_compile_in():
+    # numba's cache sees only the file of the function it caches: a kernel that compiles in
+    # a helper from another kernel module must change whenever that module does.
+    engine = Path(_sorted_kernels.__file__).parent
+    for path in sorted(engine.glob("_*_kernels.py")):
+        text = path.read_text()
+        imported = set(re.findall(r"^from \.(_\w+_kernels) import", text, re.MULTILINE))
+        module = importlib.import_module(f"minigraph.engine.{path.stem}")
+        declared = getattr(module, "DEPENDS_ON", {})
+        assert set(declared) == {f"{name}.py" for name in imported}, path.name
+        for name, fingerprint in declared.items():
+            source = (engine / name).read_bytes().replace(b"\r\n", b"\n")
+            current = hashlib.sha256(source).hexdigest()[:16]
+            assert fingerprint == current, (
+                f"{name} changed: set DEPENDS_ON[{name!r}] = {current!r} in {path.name}")

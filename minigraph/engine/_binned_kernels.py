@@ -7,6 +7,11 @@ import numpy as np
 from ._codebook_kernels import _rank
 from ._jit import jit
 
+# numba's cache is keyed on this file's contents alone (numba/core/caching.py), yet
+# label_float32 compiles in _rank from _codebook_kernels.py: its fingerprint here makes every
+# change there a change here (checked by tests/test_engine_kernels.py).
+DEPENDS_ON = {"_codebook_kernels.py": "d825e1359a70c46f"}
+
 
 @jit(inline="always")
 def _float32_key(u):

@@ -7,6 +7,12 @@ import numpy as np
 from ._jit import jit
 from ._sorted_kernels import _range_sums, _search_right
 
+# numba's cache is keyed on this file's contents alone (numba/core/caching.py, _index_key and
+# the source stamp), yet these kernels compile in helpers from _sorted_kernels.py. Its
+# fingerprint here makes every change there a change here, so no stale kernel is loaded;
+# tests/test_engine_kernels.py checks it and prints the new value.
+DEPENDS_ON = {"_sorted_kernels.py": "7b4dabe556d82581"}
+
 
 @jit
 def _sort(a):
