@@ -1,4 +1,4 @@
-"""Tests of the engine's numba cache policy: the private per-user fallback and when it is refused."""
+"""Tests of the engine's numba cache policy: the private per-user fallback and its refusals."""
 
 from __future__ import annotations
 
@@ -96,7 +96,8 @@ def read_only_install(tmp_path: Path) -> dict[str, str]:
     paths are also made impossible: each __pycache__ is a file and HOME lies under a file."""
     site = tmp_path / "site"
     for package in ("minigraph", "graphdef_pb2"):
-        shutil.copytree(REPO / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(REPO / package, site / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     for folder in [p for p in site.rglob("*") if p.is_dir()]:
         (folder / "__pycache__").write_text("")
     for path in sorted(site.rglob("*"), reverse=True):

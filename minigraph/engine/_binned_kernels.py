@@ -1,4 +1,4 @@
-"""Numba kernels of the float32 path: bins of the order-preserving bit key, distinct counts, labels."""
+"""Numba kernels of the float32 path: bins of the order-preserving bit key, counts, labels."""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ an install compiles seven kernels, with them one. Each twin has its kernel's sig
 returns bit-identical results: every sum the kernel accumulates one term at a time is an
 ``np.cumsum`` here (accumulate is sequential, unlike ``np.sum``'s pairwise summation), seeded
 with the kernel's 0.0 so even the sign of a zero sum agrees, and every term is computed with
-the same operations, in the same precision and order. tests/test_engine_kernels.py holds each twin against its kernel bit for bit.
+the same operations, in the same precision and order. tests/test_engine_kernels.py holds each
+twin against its kernel bit for bit.
 """
 
 from __future__ import annotations

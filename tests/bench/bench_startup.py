@@ -58,7 +58,8 @@ def read_only_site(work: Path) -> Path:
     every __pycache__ is also a file (numba's in-tree cache and .pyc writes both fail)."""
     site = work / "site"
     for package in ("minigraph", "graphdef_pb2"):
-        shutil.copytree(REPO / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(REPO / package, site / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     for folder in [p for p in site.rglob("*") if p.is_dir()]:
         (folder / "__pycache__").write_text("")
     for path in sorted(site.rglob("*"), reverse=True):
