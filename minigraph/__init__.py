@@ -3,11 +3,11 @@
 from ._version import __version__
 from .codec import describe, from_array, to_array
 from .compress import Options, compress, converge_weights
+from .engine import Clustering, cluster
 from .errors import ClusteringError, DecodeError, GraphError, MinigraphError
 from .files import compress_file, inspect_file
 from .palette import PaletteInfo, expand, find_palettes, palettize
 from .pbfile import read_graph, write_graph
-from .quantize import Clustering, cluster
 from .report import Report, TensorReport
 
 __all__ = [

@@ -12,9 +12,9 @@ from typing import Any, Callable, Sequence
 
 from ._version import __version__
 from .compress import Options
+from .engine import INITS, METHODS
 from .errors import MinigraphError
 from .files import compress_file, inspect_file
-from .quantize import INITS, METHODS
 from .report import (FORMAT_VERSION, TensorReport, render_compress, render_inspect,
                      render_inspect_savedmodel)
 

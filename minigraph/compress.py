@@ -13,9 +13,9 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from . import codec, dtypes, palette
-from .errors import ClusteringError, DecodeError
+from .engine import check_options, cluster, substitute
+from .errors import DecodeError
 from .graph import ConstRef, iter_consts
-from .quantize import INITS, METHODS, cluster, substitute
 from .report import Report, TensorReport
 from .schema import GraphDef
 
@@ -42,18 +42,8 @@ class Options:
 
     def validate(self) -> Options:
         """Check every option up front, so a bad one fails before any work is done."""
-        k = self.n_clusters
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ClusteringError(f"n_clusters must be an integer ≥ 1, got {k!r}")
-        m = self.min_n_weights
-        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
-            raise ClusteringError(f"min_n_weights must be an integer ≥ 0, got {m!r}")
-        if self.method not in METHODS:
-            raise ClusteringError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.init not in INITS:
-            raise ClusteringError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
-        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
-            raise ClusteringError(f"workers must be an integer ≥ 1, got {self.workers!r}")
+        check_options(n_clusters=self.n_clusters, method=self.method, init=self.init,
+                      seed=self.seed, workers=self.workers, min_n_weights=self.min_n_weights)
         patterns = tuple(p.strip() for p in self.whitelisted if p and p.strip())
         return replace(self, whitelisted=patterns)
 

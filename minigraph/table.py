@@ -225,7 +225,7 @@ def read_table(data: bytes, where: str) -> list[Item]:
     items: list[Item] = []
     for _, handle in index:
         items += _parse_block(_read_block(data, handle, where, "data"), where)
-    for (before, _), (after, _) in zip(items, items[1:]):
+    for (before, _), (after, _) in zip(items, items[1:], strict=False):
         if after <= before:
             raise BundleError(f"{where}: keys out of order ({after!r} after {before!r})")
     return items

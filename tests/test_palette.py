@@ -386,7 +386,7 @@ def test_shared_palette_is_one_const_per_dtype_and_frame():
     left = palettize(graph_def, [shared[0]])  # a shared palette is no tensor of its own
     assert not left[0].palettized and "part of a palette" in left[0].reason
     for info, values in zip(infos, [np.arange(300) % 4, np.arange(300) % 6, np.arange(300) % 5,
-                                    np.arange(300) % 5]):
+                                    np.arange(300) % 5], strict=False):
         got, _ = _evaluate(list(graph_def.node), info.name, False)
         assert np.array_equal(got, values.astype(np.float32))
     assert sorted(expand(graph_def)) == ["a", "b", "c", "c2"]

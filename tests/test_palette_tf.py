@@ -68,7 +68,7 @@ def test_palette_form_runs_bit_identical_to_the_values_form(model, k, shared, ex
     assert len(fetches) > len(facts["output_names"]) or model == "tf2_functions.pb"
     got = _run(palette_form, facts["inputs"], fetches)
     want = _run(values_form, facts["inputs"], fetches)
-    for name, a, b in zip(fetches, got, want):
+    for name, a, b in zip(fetches, got, want, strict=False):
         assert _identical(a, b), name
 
 
@@ -78,7 +78,7 @@ def test_library_function_palettes_change_the_function_and_still_run(expected):
     assert sum(name.startswith(("while_body", "cond_")) for name in names) == 3
     got = _run(palette_form, facts["inputs"], facts["output_names"])
     want = _run(values_form, facts["inputs"], facts["output_names"])
-    assert all(_identical(a, b) for a, b in zip(got, want))
+    assert all(_identical(a, b) for a, b in zip(got, want, strict=False))
 
 
 def test_marker_attr_is_accepted_and_kept_by_import():

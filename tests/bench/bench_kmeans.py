@@ -58,7 +58,7 @@ def run_tool(tool: str, values: np.ndarray, k: int) -> tuple[float, str]:
         np.sort(values)
         return float("nan"), ""
     if tool.startswith("ours:"):
-        from minigraph.quantize import cluster
+        from minigraph.engine import cluster
         method, init = tool[5:].split("/")
         result = cluster(values, k, method=method, init=init)
         return result.mse, f"{result.method}, {result.iterations} it, {result.centroids.size} c"
@@ -128,7 +128,7 @@ def first_call() -> dict:
     start = time.perf_counter()
     import numba  # noqa: F401
     numba_import = time.perf_counter() - start
-    from minigraph.quantize import cluster
+    from minigraph.engine import cluster
     start = time.perf_counter()
     cluster(values, 256)
     first = time.perf_counter() - start

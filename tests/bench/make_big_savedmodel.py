@@ -38,14 +38,14 @@ class Dense(tf.Module):
         super().__init__()
         rng = np.random.default_rng(seed)
         self.kernels = [tf.Variable(_weights(rng, (a, b)), name=f"kernel{i}")
-                        for i, (a, b) in enumerate(zip(widths, widths[1:]))]
+                        for i, (a, b) in enumerate(zip(widths, widths[1:], strict=False))]
         self.biases = [tf.Variable(rng.normal(0, 0.01, b).astype(np.float32), name=f"bias{i}")
                        for i, b in enumerate(widths[1:])]
         self.__call__ = tf.function(self._call, input_signature=[
             tf.TensorSpec([None, widths[0]], tf.float32, name="x")])
 
     def _call(self, x):
-        for kernel, bias in zip(self.kernels, self.biases):
+        for kernel, bias in zip(self.kernels, self.biases, strict=False):
             x = tf.nn.relu(tf.matmul(x, kernel) + bias)
         return {"y": x}
 

@@ -1,24 +1,26 @@
-"""Tests of minigraph.quantize: invariants of every method, special values, errors, imports."""
+"""Tests of minigraph.engine: invariants of every method and route, special values, errors."""
 
 from __future__ import annotations
 
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from unittest import mock
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from minigraph import quantize
+from minigraph.cli import main
+from minigraph.compress import Options
+from minigraph.engine import (INITS, METHODS, Clustering, _binned, _codebook, _lloyd, _route,
+                              _sorted, _twins, check_options, cluster, substitute)
 from minigraph.errors import ClusteringError, MinigraphError
-from minigraph.quantize import Clustering, cluster
 from reference import brute_force_sse, dp_sse, sse_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,8 +37,8 @@ values_strategy = hnp.arrays(
 )
 configs = st.tuples(
     st.integers(1, 10),
-    st.sampled_from(quantize.METHODS),
-    st.sampled_from(quantize.INITS),
+    st.sampled_from(METHODS),
+    st.sampled_from(INITS),
     st.integers(0, 3),
     st.sampled_from([3, 64]),  # prefix-sum block: 3 makes small arrays span blocks
 )
@@ -44,7 +46,7 @@ configs = st.tuples(
 
 def run(values, config) -> Clustering:
     k, method, init, seed, block = config
-    with mock.patch.object(quantize, "_BLOCK", block):
+    with mock.patch.object(_sorted, "_BLOCK", block):
         return cluster(values, k, method=method, init=init, seed=seed)
 
 
@@ -73,7 +75,7 @@ def test_invariants_of_every_method(values, config):
         assert x[labels == j].max() < x[labels == j + 1].min()
     sse = sse_of(values, result.labels, c)
     assert math.isclose(result.mse * x.size, sse, rel_tol=1e-9, abs_tol=1e-12)
-    if result.method == "lloyd" and result.iterations < quantize._MAX_ITER:
+    if result.method == "lloyd" and result.iterations < _lloyd._MAX_ITER:
         nearest = np.abs(x[:, None] - c[None, :]).min(axis=1)  # a fixed point of Lloyd
         assert np.all(np.abs(x - c[labels]) <= nearest + scale)
 
@@ -96,7 +98,7 @@ def test_optimal_matches_brute_force_over_contiguous_partitions(values, k):
     assert math.isclose(result.mse * values.size, best, rel_tol=1e-9, abs_tol=1e-9)
 
 
-@given(values_strategy, st.integers(1, 70), st.sampled_from(quantize.METHODS))
+@given(values_strategy, st.integers(1, 70), st.sampled_from(METHODS))
 def test_at_most_k_distinct_values_are_kept_exactly(values, extra, method):
     x = values[np.isfinite(values)]
     k = np.unique(x).size + extra - 1
@@ -150,10 +152,10 @@ def as_bfloat16(values: np.ndarray) -> np.ndarray:
 @given(values_strategy, configs, st.booleans())
 def test_histogram_path_equals_sorted_path(values, config, brain):
     sixteen = as_bfloat16(values) if brain else values.astype(np.float16)
-    with mock.patch.object(quantize, "_histogram", wraps=quantize._histogram) as spy:
+    with mock.patch.object(_binned, "histogram", wraps=_binned.histogram) as spy:
         histogram = run(sixteen, config)
     assert spy.called
-    with mock.patch.object(quantize, "_histogram", side_effect=AssertionError("histogram used")):
+    with mock.patch.object(_binned, "histogram", side_effect=AssertionError("histogram used")):
         sorted_path = run(sixteen.astype(np.float64), config)
     assert np.allclose(histogram.centroids, sorted_path.centroids, rtol=1e-12, atol=0)
     assert np.array_equal(histogram.labels, sorted_path.labels)
@@ -230,45 +232,12 @@ def test_clustering_error_is_a_minigraph_value_error():
     assert issubclass(ClusteringError, MinigraphError) and issubclass(ClusteringError, ValueError)
 
 
-def _python(code: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
-    )
-
-
-def test_importing_quantize_does_not_import_numba():
-    code = "import sys, minigraph.quantize; print('numba' in sys.modules)"
-    done = _python(code, REPO, {**os.environ, "PYTHONPATH": str(REPO)})
+def test_importing_minigraph_does_not_import_numba():
+    # numba's import costs about 0.3 s: commands that never cluster must not pay it.
+    code = "import minigraph, minigraph.engine, sys; assert 'numba' not in sys.modules"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
-
-
-def test_clusters_where_no_numba_cache_directory_is_writable(tmp_path):
-    # A read-only install with no usable home: numba would raise "cannot cache function"
-    # when the kernels are decorated. Root ignores permission bits, so the cache paths are
-    # also made impossible: __pycache__ is a file and HOME lies under a file.
-    package = tmp_path / "site" / "minigraph"
-    shutil.copytree(REPO / "minigraph", package, ignore=shutil.ignore_patterns("__pycache__"))
-    (package / "__pycache__").write_text("")
-    (tmp_path / "file").write_text("")
-    for path in [package, *package.iterdir()]:
-        path.chmod(0o555 if path.is_dir() else 0o444)
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
-    env.update(HOME=str(tmp_path / "file" / "home"), PYTHONPATH=str(tmp_path / "site"))
-    code = (
-        "import numpy as np, minigraph.quantize as q\n"
-        "r = q.cluster(np.arange(100.0), 4, method='optimal')\n"
-        "print(q.__file__, r.centroids.tolist())\n"
-    )
-    try:
-        done = _python(code, tmp_path, env)
-    finally:
-        for path in [package, *package.iterdir()]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[0].startswith(str(package))
-    assert done.stdout.split(" ", 1)[1].strip() == "[12.0, 37.0, 62.0, 87.0]"  # 4 runs of 25
 
 
 # ---- the binned float32 path (large float32 arrays: one histogram pass instead of a sort) ----
@@ -280,14 +249,14 @@ float32_values = hnp.arrays(np.float32, st.integers(0, 80),
 
 def binned(values, k, method="auto", init="auto"):
     """cluster() with the binned path forced on however small the array."""
-    with mock.patch.object(quantize, "_BINNED_MIN", 1):
+    with mock.patch.object(_route, "BINNED_MIN", 1):
         return cluster(values, k, method=method, init=init)
 
 
 # Near-equal values (a * (1 + e * 2**-16)) share a bin, so bins really merge distinct values.
 # With more distinct values than auto's bins (64 k) the binned path keeps merged bins.
 @given(float32_values, st.integers(1, 10), st.sampled_from(["auto", "lloyd"]),
-       st.sampled_from(quantize.INITS))
+       st.sampled_from(INITS))
 def test_binned_path_invariants(values, k, method, init):
     check_binned(values, k, method, init)
 
@@ -329,14 +298,14 @@ def test_binned_path_runs_for_large_float32_and_stays_near_the_optimum():
     n = 300_000
     values = np.where(rng.random(n) < 0.9, rng.laplace(0, 0.01, n),
                       rng.normal(0, 0.1, n)).astype(np.float32)
-    used, real = [], quantize._from_bins
+    used, real = [], _binned.from_bins
 
     def record(*args):
         data = real(*args)
         used.append(data is not None)
         return data
 
-    with mock.patch.object(quantize, "_from_bins", record):
+    with mock.patch.object(_binned, "from_bins", record):
         fast = cluster(values, 64)
     assert used == [True]
     best = cluster(values, 64, method="optimal")
@@ -347,12 +316,96 @@ def test_binned_path_runs_for_large_float32_and_stays_near_the_optimum():
 @given(hnp.arrays(np.float32, st.integers(1, 200), elements=st.one_of(finite, special)),
        hnp.arrays(np.float64, st.integers(1, 9), elements=finite, unique=True))
 def test_labels_by_bin_table_equal_labels_by_search(values, thresholds):
-    from minigraph import kernels
+    padded = _codebook.padded_thresholds(np.sort(thresholds))
+    table = _binned.labels_by_table(values, padded, np.zeros(values.size, np.uint8))
+    search = _codebook.labels_by_search(values, padded, np.zeros(values.size, np.uint8))
+    expected = np.searchsorted(np.sort(thresholds), values.astype(np.float64), side="left")
+    expected[~np.isfinite(values)] = 0
+    assert np.array_equal(table, expected) and np.array_equal(search, expected)
 
-    thresholds = np.sort(thresholds)
-    k = thresholds.size + 1
-    with mock.patch.object(quantize, "_BINNED_MIN", 1):
-        table = quantize._label(values, thresholds, k, kernels)
-    with mock.patch.object(quantize, "_BINNED_MIN", 1 << 62):
-        search = quantize._label(values, thresholds, k, kernels)
-    assert np.array_equal(table, search)
+
+# ---- codebook application ----
+
+def test_substitute_replaces_finite_values_and_measures_the_error():
+    values = np.array([1.0, 2.0, math.nan, 4.0, math.inf, -math.inf], np.float32)
+    labels = np.array([0, 0, 1, 1, 0, 1], np.uint8)
+    new, errors = substitute(values, labels, np.array([1.5, 4.25]))
+    assert new.dtype == np.float32
+    assert np.array_equal(new, [1.5, 1.5, math.nan, 4.25, math.inf, -math.inf], equal_nan=True)
+    # By hand: errors 0.5, -0.5, 0.25 over 3 finite values; signal 1 + 4 + 16.
+    assert errors.mse == 0.5625 / 3 and errors.max_abs_error == 0.5 and errors.distinct == 2
+    assert math.isclose(errors.sqnr_db, 10 * math.log10(21 / 0.5625), rel_tol=1e-12)
+
+
+def test_substitute_rounds_the_codebook_to_the_values_dtype():
+    # float16 has no value between 1 and 1 + 2**-10: both entries become 1.0, one value in use;
+    # 70000 exceeds float16's range but labels nothing, so it must not matter.
+    values = np.array([1.0, 1.0009765625, 3.0], np.float16)
+    new, errors = substitute(values, np.array([0, 1, 0], np.uint8),
+                             np.array([1.0001, 1.0002, 70000.0]))
+    assert new.dtype == np.float16 and new.tolist() == [1.0, 1.0, 1.0]
+    assert errors.distinct == 1 and errors.max_abs_error == 2.0
+    assert errors.mse == (0.0009765625 ** 2 + 4.0) / 3
+
+
+def test_substitute_without_error_has_no_sqnr():
+    values = np.array([2.0, 5.0, 2.0])
+    new, errors = substitute(values, np.array([0, 1, 0], np.uint16), np.array([2.0, 5.0]))
+    assert new.tolist() == [2.0, 5.0, 2.0] and errors == (0.0, 0.0, None, 2)
+
+
+@given(values_strategy, configs)
+def test_small_inputs_give_the_same_bits_with_or_without_the_numpy_twins(values, config):
+    with mock.patch.object(_twins, "SMALL", -1):  # every input takes the compiled kernels
+        compiled = run(values, config)
+        book = compiled.centroids
+        new_compiled, errors_compiled = substitute(values, compiled.labels, book)
+    twins = run(values, config)
+    new_twins, errors_twins = substitute(values, twins.labels, twins.centroids)
+    assert np.array_equal(compiled.centroids.view(np.uint64), twins.centroids.view(np.uint64))
+    assert np.array_equal(compiled.labels, twins.labels)
+    assert np.float64(compiled.mse).view(np.uint64) == np.float64(twins.mse).view(np.uint64)
+    assert np.array_equal(new_compiled.view(np.uint8), new_twins.view(np.uint8))
+    if not numba.config.DISABLE_JIT or values.dtype == np.float64:  # see test_engine_kernels
+        assert str(errors_compiled) == str(errors_twins)
+
+
+# ---- the one option validator: same wording from cluster(), Options and the command line ----
+
+BAD_OPTIONS = [
+    ("n_clusters", 0, "n_clusters must be an integer >= 1, got 0"),
+    ("n_clusters", True, "n_clusters must be an integer >= 1, got True"),
+    ("method", "kmeans", "method must be one of auto, lloyd, optimal; got 'kmeans'"),
+    ("init", None, "init must be one of auto, linear, density, kmeans++, random; got None"),
+    ("seed", -1, "seed must be an integer >= 0, got -1"),
+    ("seed", 1.5, "seed must be an integer >= 0, got 1.5"),
+    ("workers", 0, "workers must be an integer >= 1, got 0"),
+    ("workers", 2.0, "workers must be an integer >= 1, got 2.0"),
+    ("min_n_weights", -1, "min_n_weights must be an integer >= 0, got -1"),
+]
+
+
+@pytest.mark.parametrize("name,value,message", BAD_OPTIONS)
+def test_one_wording_for_each_bad_option(name, value, message):
+    with pytest.raises(ClusteringError) as from_validator:
+        check_options(**{name: value})
+    with pytest.raises(ClusteringError) as from_options:
+        Options(**{name: value}).validate()
+    assert str(from_validator.value) == str(from_options.value) == message
+    if name not in ("workers", "min_n_weights"):
+        args = {"n_clusters": value} if name == "n_clusters" else {name: value}
+        with pytest.raises(ClusteringError) as from_cluster:
+            cluster(np.arange(10.0), **args)
+        assert str(from_cluster.value) == message
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--seed", "-1"], "seed must be an integer >= 0, got -1"),
+    (["--workers", "0"], "workers must be an integer >= 1, got 0"),
+    (["-k", "0"], "n_clusters must be an integer >= 1, got 0"),
+    (["--min-n-weights", "-5"], "min_n_weights must be an integer >= 0, got -5"),
+])
+def test_bad_options_are_usage_errors_before_any_file_is_read(argv, message, tmp_path, capsys):
+    missing = tmp_path / "x.pb"  # does not exist: reading it would be exit 1, not 2
+    assert main([*argv, str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == f"minigraph: error: {message}"

@@ -1,0 +1,5 @@
+"""The clustering engine: 1-D k-means of a tensor's values into a small codebook."""
+
+from .api import INITS, METHODS, Clustering, Errors, check_options, cluster, substitute
+
+__all__ = ["Clustering", "Errors", "METHODS", "INITS", "check_options", "cluster", "substitute"]
