@@ -1,5 +1,5 @@
-"""Command line: ``minigraph FILE...`` and ``minigraph inspect FILE...``; the only module that
-writes to stdout or stderr."""
+"""Command line: ``minigraph FILE...``, ``minigraph inspect FILE...`` and ``minigraph expand
+FILE...``; the only module that writes to stdout or stderr."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from ._version import __version__
 from .compress import Options
 from .engine import INITS, METHODS
 from .errors import MinigraphError
-from .files import compress_file, inspect_file
-from .report import (FORMAT_VERSION, TensorReport, render_compress, render_inspect,
-                     render_inspect_savedmodel)
+from .files import compress_file, expand_file, inspect_file
+from .report import (FORMAT_VERSION, TensorReport, render_compress, render_expand,
+                     render_inspect, render_inspect_savedmodel)
 
 __all__ = ["main"]
 
@@ -63,6 +63,47 @@ def _run_inspect(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _expand_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="minigraph expand", epilog=_EXIT_TEXT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write FILE.expanded next to each FILE: every palette subgraph that "
+                    "minigraph --palettize wrote turned back into a plain Const, byte for byte "
+                    "the values form that minigraph writes without --palettize.")
+    add = parser.add_argument
+    add("files", nargs="+", metavar="FILE", help="GraphDef file (.pb or .pbtxt)")
+    add("-o", "--output", metavar="PATH",
+        help="output path (one input only; default FILE.expanded)")
+    add("-f", "--force", action="store_true", help="replace an existing output file")
+    add("--verify", action=argparse.BooleanOptionalAction, default=True,
+        help="re-read and check each written file (default on)")
+    add("--json", action="store_true", help="print one JSON object instead of text")
+    add("--version", action="version", version=f"minigraph {__version__}")
+    return parser
+
+
+def _run_expand(args: argparse.Namespace) -> int:
+    if args.output and len(args.files) > 1:
+        _error("-o/--output takes one input file; got " + str(len(args.files)))
+        return EXIT_USAGE
+    results, failed = [], []
+    for path in args.files:
+        try:
+            results.append(expand_file(path, args.output, force=args.force, verify=args.verify))
+        except MinigraphError as exc:
+            _error(str(exc))
+            failed.append({"file": path, "error": str(exc)})
+    if args.json:
+        print(json.dumps({"format_version": FORMAT_VERSION, "files": results, "failed": failed},
+                         indent=2))
+    elif results:
+        print("\n".join(render_expand(result) for result in results))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+_SUBCOMMANDS = {"inspect": (_inspect_parser, _run_inspect), "expand": (_expand_parser, _run_expand)}
+
+
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
     """Parse, turning argparse's exits (help, version, usage errors) into return codes."""
     try:
@@ -73,9 +114,11 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
 
 def _compress_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="minigraph", epilog=_EXIT_TEXT + "\n\nSee also: minigraph inspect --help",
+        prog="minigraph",
+        epilog=_EXIT_TEXT + "\n\nSee also: minigraph inspect --help, minigraph expand --help",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="%(prog)s [options] FILE...\n       %(prog)s inspect [--json] FILE...",
+        usage="%(prog)s [options] FILE...\n       %(prog)s inspect [--json] FILE...\n"
+              "       %(prog)s expand [-o PATH] [-f] FILE...",
         description="Write FILE.min next to each FILE: the same GraphDef with every float Const's "
                     "values replaced by at most k cluster centroids (k-means weight sharing), "
                     "so the file compresses far better with gzip or zip.")
@@ -98,6 +141,10 @@ def _compress_parser() -> argparse.ArgumentParser:
     add("--seed", type=int, default=0, help="seed for the random initialisations (default 0)")
     add("--workers", type=int, default=None, metavar="N",
         help="tensors clustered at once (default: up to 2 cores)")
+    add("--palettize", action="store_true",
+        help="store each clustered tensor as its codebook plus indices packed at "
+             "ceil(log2 k) bits, decoded in the graph by core TensorFlow ops (the file itself "
+             "shrinks; output bit-identical to the default values form: see minigraph expand)")
     add("--verify", action=argparse.BooleanOptionalAction, default=True,
         help="re-read and check each written file (default on)")
     add("--gzip", action="store_true",
@@ -135,8 +182,10 @@ def _run_compress(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     whitelisted = tuple(name for item in args.whitelisted for name in item.split(","))
     try:
-        options = Options(args.n_clusters, args.global_clusters, whitelisted, args.min_n_weights,
-                          args.method, args.init, args.seed, args.workers).validate()
+        options = Options(n_clusters=args.n_clusters, global_clusters=args.global_clusters,
+                          whitelisted=whitelisted, min_n_weights=args.min_n_weights,
+                          method=args.method, init=args.init, seed=args.seed,
+                          workers=args.workers, palettize=args.palettize).validate()
     except MinigraphError as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -183,9 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _return_freed_memory()
     try:
-        if argv[:1] == ["inspect"]:
-            args = _parse(_inspect_parser(), argv[1:])
-            return args if isinstance(args, int) else _run_inspect(args)
+        make_parser, run = _SUBCOMMANDS.get(argv[0] if argv else "", (None, None))
+        if make_parser is not None and run is not None:
+            args = _parse(make_parser(), argv[1:])
+            return args if isinstance(args, int) else run(args)
         args = _parse(_compress_parser(), argv)
         return args if isinstance(args, int) else _run_compress(args)
     except BrokenPipeError:  # the report's reader went away (minigraph inspect A B | head -1)

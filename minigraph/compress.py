@@ -281,18 +281,19 @@ def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
                     global_clusters=options.global_clusters, method=options.method,
                     init=options.init, seed=options.seed, min_n_weights=options.min_n_weights,
                     whitelisted=list(options.whitelisted),
-                    elapsed_seconds=time.perf_counter() - started)
+                    elapsed_seconds=time.perf_counter() - started, palettize=options.palettize)
     return report, [(job.ref, job.new) for job in jobs if job.new is not None]
 
 
-def palettize_changes(graph_def: GraphDef, report: Report, changes: Sequence[Change]
-                      ) -> list[Change]:
+def palettize_changes(graph_def: GraphDef, report: Report, changes: Sequence[Change], *,
+                      prefix: str = "") -> list[Change]:
     """Put the planned changes into the palette form, in place; return those left as values.
 
     Each changed Const becomes its palette subgraph (:func:`minigraph.palette.palettize`, one
     palette per dtype with a global codebook) holding exactly the planned values; its report row
     gets the bits per index and the bytes its nodes take. A tensor the palette cannot hold
     exactly stays in the values form, with the reason in its row (``palette_skipped``).
+    ``prefix`` is what the graph's row names start with in ``report`` (none by default).
     """
     rows = {row.name: row for row in report.tensors}
     given = {ref.name: values for ref, values in changes}
@@ -300,7 +301,7 @@ def palettize_changes(graph_def: GraphDef, report: Report, changes: Sequence[Cha
                               values=given)
     left = set()
     for info in infos:
-        row = rows[info.name]
+        row = rows[prefix + info.name]
         if info.palettized:
             row.palette_bits, row.bytes_after = info.bits, info.stored_bytes
         else:

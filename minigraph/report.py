@@ -91,6 +91,13 @@ def render_inspect(result: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def render_expand(result: dict[str, Any]) -> str:
+    """One line for ``minigraph expand``: what was restored and the sizes."""
+    return (f"{result['file']} -> {result['output']}: {len(result['expanded'])} palettized "
+            f"tensors expanded; file {format_bytes(result['bytes_before'])} -> "
+            f"{format_bytes(result['bytes_after'])}")
+
+
 def render_inspect_savedmodel(result: dict[str, Any]) -> str:
     """The text form of ``savedmodel.inspect_savedmodel``: variables, then each meta graph's Consts."""
     totals = result["totals"]
@@ -160,6 +167,7 @@ class Report:
     min_n_weights: int
     whitelisted: list[str]
     elapsed_seconds: float
+    palettize: bool = False
     files: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -180,11 +188,15 @@ class Report:
             **self.files,
             "options": {"n_clusters": self.n_clusters, "global_clusters": self.global_clusters,
                         "method": self.method, "init": self.init, "seed": self.seed,
-                        "min_n_weights": self.min_n_weights, "whitelisted": self.whitelisted},
+                        "min_n_weights": self.min_n_weights, "whitelisted": self.whitelisted,
+                        "palettize": self.palettize},
             "tensors": rows,
             "totals": {"consts": len(rows), "clustered": len(clustered),
                        "skipped": len(rows) - len(clustered),
                        "weights_clustered": sum(row.elements for row in clustered),
+                       "palettized": sum(1 for row in clustered if row.palette_bits),
+                       "tensor_bytes_before": sum(row.bytes_before or 0 for row in self.tensors),
+                       "tensor_bytes_after": sum(row.bytes_after or 0 for row in self.tensors),
                        "elapsed_seconds": round(self.elapsed_seconds, 4)},
         }
 
@@ -201,6 +213,14 @@ def _num(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _stored(row: dict[str, Any]) -> str:
+    """``before -> after`` bytes of a tensor, and its form when palettized (``8-bit palette``)."""
+    if row.get("bytes_before") is None:
+        return "-"
+    text = f"{format_bytes(row['bytes_before'])} -> {format_bytes(row['bytes_after'])}"
+    return text + (f" ({row['palette_bits']}-bit palette)" if row.get("palette_bits") else "")
+
+
 def render_compress(result: dict[str, Any]) -> str:
     """The text form of :meth:`Report.to_dict`: clustered Consts, skipped ones, totals."""
     done = [t for t in result["tensors"] if t["clustered"]]
@@ -211,10 +231,14 @@ def render_compress(result: dict[str, Any]) -> str:
     if done:
         rows = [(t["name"], t["dtype"], _shape_text(t["shape"]), t["elements"],
                  f"{t['distinct_before']} -> {t['distinct_after']}", _num(t["mse"], ".3g"),
-                 _num(t["sqnr_db"], ".1f"), _num(t["max_abs_error"], ".3g")) for t in done]
+                 _num(t["sqnr_db"], ".1f"), _num(t["max_abs_error"], ".3g"), _stored(t))
+                for t in done]
         parts += ["", render_table(("clustered", "dtype", "shape", "elements", "distinct",
-                                    "mse", "sqnr_db", "max_abs_err"), rows,
-                                   (False, False, False, True, True, True, True, True))]
+                                    "mse", "sqnr_db", "max_abs_err", "stored bytes"), rows,
+                                   (False, False, False, True, True, True, True, True, False))]
+        kept = [f"  {t['name']}: {t['palette_skipped']}" for t in done if t["palette_skipped"]]
+        if kept:
+            parts += ["", "kept in the values form:", *kept]
     if left:
         skipped = [(t["name"], t["dtype"], _shape_text(t["shape"]), t["elements"], t["skipped"])
                    for t in left]
@@ -223,7 +247,8 @@ def render_compress(result: dict[str, Any]) -> str:
     totals = result["totals"]
     line = (f"{totals['clustered']} of {totals['consts']} consts clustered "
             f"({totals['weights_clustered']} weights, k={result['options']['n_clusters']}"
-            f"{', global codebook' if result['options']['global_clusters'] else ''})")
+            f"{', global codebook' if result['options']['global_clusters'] else ''}"
+            f"{', ' + str(totals['palettized']) + ' palettized' if totals['palettized'] else ''})")
     sizes = []
     if "bytes_before" in result:
         sizes.append(f"file {format_bytes(result['bytes_before'])} -> "

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import codec, dtypes
 from .bundle import Bundle, read_bundle, write_bundle
-from .compress import Change, Options, Progress, plan_compression
+from .compress import Change, Options, Progress, palettize_changes, plan_compression
 from .errors import DecodeError, SavedModelError
 from .objectgraph import OBJECT_GRAPH_KEY, variable_names
 from .report import FORMAT_VERSION, Report, TensorReport, inspect_dict
@@ -127,10 +127,12 @@ def _add_variables(graph: GraphDef, bundle: Bundle
 
 
 def _plan(saved_model: SavedModel, bundle: Bundle | None, options: Options,
-          progress: Progress | None = None) -> tuple[Report, list[Change], dict[str, Any]]:
+          progress: Progress | None = None
+          ) -> tuple[Report, list[tuple[GraphDef, str, list[Change]]], dict[str, Any]]:
     """Plan every meta graph; variables join the first one's planning as extra Consts.
 
-    Returns the report, the Const changes, and the new values of variables by checkpoint key.
+    Returns the report, each meta graph's Const changes (with the prefix of its report rows),
+    and the new values of variables by checkpoint key.
     """
     graph = saved_model.meta_graphs[0].graph_def
     n_real = len(graph.node)
@@ -149,14 +151,41 @@ def _plan(saved_model: SavedModel, bundle: Bundle | None, options: Options,
     report.tensors += others
     consts = [(ref, values) for ref, values in changes if ref.name not in variables]
     variable_changes = {ref.name: values for ref, values in changes if ref.name in variables}
+    per_graph = [(graph, "", consts)]
     for number, meta_graph in enumerate(saved_model.meta_graphs[1:], start=1):
         more, more_changes = plan_compression(meta_graph.graph_def, options)
         for row in more.tensors:
             row.name = f"meta_graph_{number}/{row.name}"
         report.tensors += more.tensors
-        consts += more_changes
+        per_graph.append((meta_graph.graph_def, f"meta_graph_{number}/", more_changes))
     report.tensors.sort(key=lambda row: row.name)
-    return report, consts, variable_changes
+    return report, per_graph, variable_changes
+
+
+def _apply_consts(saved_model: SavedModel, report: Report,
+                  per_graph: list[tuple[GraphDef, str, list[Change]]], palettize: bool) -> bool:
+    """Write the planned Const values into their graphs (in the palette form if asked);
+    returns whether any Const changed."""
+    changed = False
+    for number, (graph, prefix, changes) in enumerate(per_graph):
+        changed = changed or bool(changes)
+        if palettize and changes:
+            # TensorFlow restores a captured constant from its Const node's `value` attr
+            # (saved_model_utils.py), so such a node must stay a Const.
+            captured = {node.constant.operation for node in
+                        saved_model.meta_graphs[number].object_graph_def.nodes
+                        if node.WhichOneof("kind") == "constant"}
+            held = [(ref, values) for ref, values in changes if ref.name in captured]
+            changes = held + palettize_changes(
+                graph, report, [(ref, values) for ref, values in changes
+                                if ref.name not in captured], prefix=prefix)
+            rows = {row.name: row for row in report.tensors}
+            for ref, _ in held:
+                rows[prefix + ref.name].palette_skipped = (
+                    "a captured constant: TensorFlow reads it back as a Const")
+        for ref, values in changes:
+            codec.set_values(ref.tensor, values)
+    return changed
 
 
 def _copy_tree(src: Path, dst: Path, skip: set[str]) -> None:
@@ -282,9 +311,13 @@ def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = 
     options = (options or Options()).validate()
     _check_paths(src, dst, force)
     saved_model, bundle = read_savedmodel(src)
-    report, consts, variable_changes = _plan(saved_model, bundle, options, progress)
-    for ref, values in consts:
-        codec.set_values(ref.tensor, values)
+    report, per_graph, variable_changes = _plan(saved_model, bundle, options, progress)
+    consts = _apply_consts(saved_model, report, per_graph, options.palettize)
+    del per_graph
+    if options.palettize:  # variables live in the checkpoint, which has no graph to decode them
+        for row in report.tensors:
+            if row.name in variable_changes:
+                row.palette_skipped = "a variable: the checkpoint holds values, not a graph"
     if bundle is not None:
         for key, values in variable_changes.items():
             bundle.set_bytes(key, codec.content_of(values, bundle.entries[key].dtype))

@@ -79,3 +79,23 @@ def test_tensorflow_loads_without_fingerprint(tf, tmp_path) -> None:
     tf.saved_model.load(str(out))
     with pytest.raises(Exception, match="fingerprint"):
         tf.saved_model.experimental.read_fingerprint(str(out))
+
+
+def test_palettize_keeps_captured_constants_and_variables_as_values(tf, tmp_path,
+                                                                   expected_savedmodels) -> None:
+    facts = expected_savedmodels["module_mixed"]
+    x = tf.constant(np.asarray(facts["inputs"]["x"], np.float32))
+    served = []
+    for palettize in (False, True):
+        out = tmp_path / f"module_mixed.{palettize}"
+        report = compress_savedmodel(SAVEDMODELS / "module_mixed", out,
+                                     Options(n_clusters=16, min_n_weights=100,
+                                             palettize=palettize))
+        model = tf.saved_model.load(str(out))
+        served.append(model.signatures["serving_default"](x=x)["y"].numpy())
+    # TensorFlow restores a captured constant from its Const node and variables from the
+    # checkpoint: neither can be a decode subgraph, and the model serves as the values form.
+    rows = {row.name: row for row in report.tensors if row.clustered}
+    assert "captured constant" in rows["Const"].palette_skipped
+    assert all(row.palette_skipped for row in rows.values())
+    assert served[0].tobytes() == served[1].tobytes()
