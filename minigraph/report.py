@@ -58,16 +58,23 @@ def inspect_dict(summary: GraphSummary, path: str, file_bytes: int) -> dict[str,
         totals["consts"] += 1
         totals["elements"] += info.n_elements
         totals["bytes"] += info.nbytes
+    palettes = [{"name": info.name, "function": info.function, "dtype": info.dtype,
+                 "shape": list(info.shape), "k": info.k, "bits": info.bits,
+                 "stored_bytes": info.stored_bytes, "shared_palette": info.shared_palette}
+                for info in summary.palettes]
     return {
         "file": path,
         "file_bytes": file_bytes,
         "nodes": summary.n_nodes,
         "functions": summary.n_functions,
         "consts": consts,
+        "palettes": palettes,
         "totals": {"consts": len(consts),
                    "elements": sum(t["elements"] for t in by_dtype.values()),
                    "bytes": sum(t["bytes"] for t in by_dtype.values()),
-                   "by_dtype": dict(sorted(by_dtype.items()))},
+                   "by_dtype": dict(sorted(by_dtype.items())),
+                   "palettized": len(palettes),
+                   "palettized_bytes": sum(p["stored_bytes"] for p in palettes)},
     }
 
 
@@ -82,10 +89,16 @@ def render_inspect(result: dict[str, Any]) -> str:
                   for name, t in totals["by_dtype"].items()]
     dtype_rows.append(("all", totals["consts"], totals["elements"], format_bytes(totals["bytes"])))
     head = (f"{result['file']}: {format_bytes(result['file_bytes'])}, {result['nodes']} nodes, "
-            f"{result['functions']} library functions, {totals['consts']} consts")
+            f"{result['functions']} library functions, {totals['consts']} consts"
+            f"{', ' + str(totals['palettized']) + ' palettized tensors' if totals.get('palettized') else ''}")
     parts = [head]
     if rows:
         parts += ["", render_table(headers, rows, right)]
+    palettes = [(p["name"], p["dtype"], _shape_text(p["shape"]), p["k"], p["bits"],
+                 format_bytes(p["stored_bytes"])) for p in result.get("palettes", [])]
+    if palettes:
+        parts += ["", render_table(("palettized", "dtype", "shape", "k", "bits", "stored bytes"),
+                                   palettes, (False, False, False, True, True, True))]
     parts += ["", render_table(("dtype", "consts", "elements", "bytes"), dtype_rows,
                                (False, True, True, True))]
     return "\n".join(parts)

@@ -9,6 +9,7 @@ import numpy as np
 from . import codec
 from .errors import DecodeError
 from .graph import ConstRef, iter_consts
+from .palette import PaletteInfo, find_palettes
 from .schema import GraphDef
 
 __all__ = ["ConstSummary", "GraphSummary", "summarize_graph", "count_distinct"]
@@ -31,6 +32,7 @@ class GraphSummary:
     consts: tuple[ConstSummary, ...]
     n_nodes: int
     n_functions: int
+    palettes: tuple[PaletteInfo, ...] = ()  # tensors stored in the palette form
 
 
 def count_distinct(ref: ConstRef, info: codec.TensorInfo) -> int:
@@ -69,4 +71,5 @@ def summarize_graph(graph_def: GraphDef) -> GraphSummary:
         rows.append(ConstSummary(ref.name, ref.function, info, distinct))
     rows.sort(key=lambda row: row.name)
     n_nodes = len(graph_def.node) + sum(len(f.node_def) for f in graph_def.library.function)
-    return GraphSummary(tuple(rows), n_nodes, len(graph_def.library.function))
+    palettes = tuple(sorted(find_palettes(graph_def), key=lambda info: info.name))
+    return GraphSummary(tuple(rows), n_nodes, len(graph_def.library.function), palettes)

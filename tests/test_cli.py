@@ -343,3 +343,57 @@ def test_a_directory_that_is_not_a_savedmodel_is_one_error(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith(f"minigraph: error: {tmp_path / 'empty'}: ")
     assert "not a SavedModel" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
+# ---- the palette form ------------------------------------------------------------------------
+
+def test_palettize_then_expand_gives_the_values_form_byte_for_byte(tmp_path, capsys):
+    model = _copy(tmp_path, "cnn_digits.pb")
+    assert main([str(model), "-k", "16", "-o", str(tmp_path / "values.pb")]) == 0
+    capsys.readouterr()
+    assert main([str(model), "-k", "16", "--palettize", "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)["files"][0]
+    palette_form = tmp_path / "cnn_digits.pb.min"
+    assert entry["totals"]["palettized"] == 3 and entry["options"]["palettize"] is True
+    # 16 values need 4 bits: the file itself shrinks (raw, before any zip).
+    assert entry["bytes_after"] < 0.25 * entry["bytes_before"]
+    rows = {t["name"]: t for t in entry["tensors"]}
+    dense1 = rows["dense1/MatMul/ReadVariableOp/resource"]
+    assert dense1["bytes_before"] == 512 * 64 * 4  # float32 tensor_content, hand-counted
+    # 4 bits per index (32768 / 2 bytes), 16 palette floats, and a few small decode nodes.
+    assert dense1["palette_bits"] == 4 and 512 * 64 // 2 < dense1["bytes_after"] < 512 * 64 // 2 + 4096
+    assert main(["expand", str(palette_form)]) == 0
+    assert "3 palettized tensors expanded" in capsys.readouterr().out
+    expanded = tmp_path / "cnn_digits.pb.min.expanded"
+    assert expanded.read_bytes() == (tmp_path / "values.pb").read_bytes()
+
+
+def test_inspect_lists_palettized_tensors_and_compressing_again_changes_nothing(tmp_path,
+                                                                                capsys):
+    model = _copy(tmp_path, "mlp_digits.pb")
+    assert main([str(model), "-k", "5", "--palettize", "-q"]) == 0
+    capsys.readouterr()
+    palette_form = tmp_path / "mlp_digits.pb.min"
+    assert main(["inspect", "--json", str(palette_form)]) == 0
+    result = json.loads(capsys.readouterr().out)["files"][0]
+    palettes = {p["name"]: p for p in result["palettes"]}
+    assert sorted(palettes) == [f"dense{i}/MatMul/ReadVariableOp/resource" for i in (1, 2, 3)]
+    assert all(p["k"] == 5 and p["shape"] for p in palettes.values())
+    assert palettes["dense1/MatMul/ReadVariableOp/resource"]["shape"] == [64, 128]
+    assert result["totals"]["palettized"] == 3
+    assert main([str(palette_form), "-k", "5", "--palettize", "-o", str(tmp_path / "again.pb")]) == 0
+    assert (tmp_path / "again.pb").read_bytes() == palette_form.read_bytes()
+
+
+def test_expand_of_a_file_without_palettes_is_the_same_graph(tmp_path, capsys):
+    model = _copy(tmp_path)
+    assert main(["expand", str(model), "-o", str(tmp_path / "out.pb")]) == 0
+    assert "0 palettized tensors expanded" in capsys.readouterr().out
+    assert (tmp_path / "out.pb").read_bytes() == model.read_bytes()  # fixtures are deterministic
+
+
+def test_expand_usage_and_errors(tmp_path, capsys):
+    assert main(["expand"]) == 2
+    assert main(["expand", "-o", "x.pb", "a.pb", "b.pb"]) == 2
+    assert main(["expand", str(tmp_path / "missing.pb")]) == 1
+    assert "missing.pb: cannot read" in capsys.readouterr().err
