@@ -57,6 +57,8 @@ VARIANTS = (
     ("minigraph --workers 1", ["--workers", "1"], "--workers"),
     ("minigraph --no-verify", ["--no-verify"], "--no-verify"),
     ("minigraph --global_clusters", ["--global_clusters"], "--global_clusters"),
+    ("minigraph --palettize", ["--palettize"], "--palettize"),
+    ("minigraph --palettize -k 16", ["--palettize", "-k", "16"], "--palettize"),
 )
 PROTOBUF_CODE = """
 import json, sys, time
