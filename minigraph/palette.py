@@ -17,10 +17,10 @@ import numpy as np
 
 from . import codec, packing
 from .dtypes import dtype_name, lookup
-from .errors import ClusteringError, DecodeError, GraphError
+from .errors import DecodeError, GraphError
 from .graph import CONST_OPS
-from .palette_nodes import (MARKER, TAGS, Plan, Scope, build, detect, restore, shared_node,
-                            source)
+from .palette_nodes import (MARKER, TAGS, Plan, Scope, build, detect, group_of, restore,
+                            shared_node, source)
 from .schema import GraphDef, NodeDef, TensorProto
 
 __all__ = ["MARKER", "PaletteInfo", "palettize", "expand", "find_palettes", "palette_parts"]
@@ -100,15 +100,6 @@ def _choose(plan: Plan, scope: Scope) -> None:
     plan.packed = sizes[1] < sizes[0]
 
 
-def _group_of(tensor: TensorProto, group_size: int | None) -> int:
-    """Channels per palette for this tensor, 0 for one palette: grouping needs a last axis of
-    at least 2 channels split into at least 2 groups, and some elements."""
-    dims = [int(d.size) for d in tensor.tensor_shape.dim]
-    if not group_size or not dims or dims[-1] <= group_size or 0 in dims:
-        return 0
-    return group_size
-
-
 def _plan(node: NodeDef, scope: Scope, suffix: str, values: np.ndarray | None,
           group_size: int | None = None) -> Plan | str:
     """A plan for one Const, or the reason it stays in the values form."""
@@ -122,7 +113,7 @@ def _plan(node: NodeDef, scope: Scope, suffix: str, values: np.ndarray | None,
     else:
         _check_given(values, tensor)
     patterns = packing.to_patterns(values, tensor.dtype)
-    group = _group_of(tensor, group_size)
+    group = group_of([int(d.size) for d in tensor.tensor_shape.dim], group_size)
     if group:
         channels = int(tensor.tensor_shape.dim[-1].size)
         palette, labels = packing.group_palettes(patterns, channels, group, 1 << packing.MAX_BITS)
@@ -332,10 +323,7 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False
     DecodeError
         Naming the node, for an inconsistent tensor.
     """
-    if group_size is not None and (isinstance(group_size, bool)
-                                   or not isinstance(group_size, (int, np.integer))
-                                   or group_size < 1):
-        raise ClusteringError(f"palettize: group_size must be an integer >= 1, got {group_size!r}")
+    group_of([2], group_size)  # checks it before any work
     scopes = list(_scopes(graph_def))
     by_key: dict[str, tuple[Scope, NodeDef]] = {}
     for scope in scopes:

@@ -34,11 +34,12 @@ import numpy as np
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from . import codec, packing
+from .errors import ClusteringError
 from .graph import CONST_OPS
 from .schema import DataType, NodeDef
 
 __all__ = ["MARKER", "TAGS", "Scope", "Plan", "Found", "build", "shared_node", "restore",
-           "read_plan", "detect"]
+           "read_plan", "detect", "group_of"]
 
 MARKER = "_minigraph_palette"
 _TAG = b"minigraph palette 1"
@@ -113,6 +114,20 @@ class Plan:
         channels = _channels(self.stripped)
         band = (np.arange(self.labels.size, dtype=np.int64) % channels) // self.group
         return self.palette[band, self.labels]
+
+
+def group_of(shape: Sequence[int], group_size: int | None) -> int:
+    """Channels per palette for a tensor of this shape, 0 for one palette: grouping needs
+    elements, and a last axis of more than ``group_size`` channels (so at least 2 groups).
+
+    Raises ClusteringError if ``group_size`` is neither None nor an integer >= 1.
+    """
+    if group_size is not None and (isinstance(group_size, bool) or group_size < 1
+                                   or not isinstance(group_size, (int, np.integer))):
+        raise ClusteringError(f"palettize: group_size must be an integer >= 1, got {group_size!r}")
+    if not group_size or not shape or shape[-1] <= group_size or 0 in shape:
+        return 0
+    return int(group_size)
 
 
 def _channels(stripped: NodeDef) -> int:

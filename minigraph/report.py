@@ -137,6 +137,8 @@ class TensorReport:
     bytes_after: int | None = None  # the same after; in the palette form, its nodes' bytes
     palette_bits: int | None = None  # bits per stored index, when written in the palette form
     palette_skipped: str | None = None  # why a clustered tensor stayed in the values form
+    group_size: int | None = None  # channels per codebook, when clustered group by group
+    groups: int | None = None  # codebooks of the tensor (groups of its last axis)
 
     @property
     def clustered(self) -> bool:
@@ -161,6 +163,7 @@ class Report:
     whitelisted: list[str]
     elapsed_seconds: float
     files: dict[str, Any] = field(default_factory=dict)
+    group_size: int | None = None
 
     @property
     def clustered(self) -> list[TensorReport]:
@@ -180,7 +183,8 @@ class Report:
             **self.files,
             "options": {"n_clusters": self.n_clusters, "global_clusters": self.global_clusters,
                         "method": self.method, "init": self.init, "seed": self.seed,
-                        "min_n_weights": self.min_n_weights, "whitelisted": self.whitelisted},
+                        "min_n_weights": self.min_n_weights, "whitelisted": self.whitelisted,
+                        "group_size": self.group_size},
             "tensors": rows,
             "totals": {"consts": len(rows), "clustered": len(clustered),
                        "skipped": len(rows) - len(clustered),
@@ -199,6 +203,10 @@ def _finite(value: Any) -> Any:
 
 def _num(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
+
+
+def _groups_text(group_size: int | None) -> str:
+    return f", one codebook per {group_size} output channels" if group_size else ""
 
 
 def render_compress(result: dict[str, Any]) -> str:
@@ -223,7 +231,8 @@ def render_compress(result: dict[str, Any]) -> str:
     totals = result["totals"]
     line = (f"{totals['clustered']} of {totals['consts']} consts clustered "
             f"({totals['weights_clustered']} weights, k={result['options']['n_clusters']}"
-            f"{', global codebook' if result['options']['global_clusters'] else ''})")
+            f"{', global codebook' if result['options']['global_clusters'] else ''}"
+            f"{_groups_text(result['options'].get('group_size'))})")
     sizes = []
     if "bytes_before" in result:
         sizes.append(f"file {format_bytes(result['bytes_before'])} -> "
