@@ -16,6 +16,12 @@ Layouts (``Plan.packed``):
   transforms/constant_fold.cc), and TFLite has no builtin op for int64 RightShift or for any
   BitwiseAnd, so a decode that broadcasts words against shift amounts (or bit planes against
   bit positions) fails to convert; this one folds back to the dense tensor.
+- grouped (``Plan.group`` G > 0, either index layout): the palette Const has shape [groups, k],
+  one row per G consecutive channels of the last axis, and is ``Reshape``d flat. Indices of the
+  tensor's shape (uint8 ones ``Cast`` to int64; packed ones ``Reshape``d) get ``k * (c // G)``
+  added for channel c: ``Range(0, C, 1)``, ``FloorDiv`` by G and ``Mul`` by k over the C channels,
+  broadcast by ``Add`` along the last axis; ``GatherV2`` (named ``NAME``) reads the flat palette.
+  No op outputs more than twice what it reads but Range, so TFLite folds this too.
 
 Every op used is registered in TensorFlow 1.15 and 2.x; default-valued attrs (GatherV2's
 ``batch_dims``, Cast's ``Truncate``) are left out, as TF 1.x graphs have them not, and importers

@@ -138,3 +138,11 @@ def test_cli_group_size_reaches_the_json_report(tmp_path, capsys):
     (result,) = json.loads(capsys.readouterr().out)["files"]
     conv2 = next(t for t in result["tensors"] if t["name"].startswith("conv2/Conv2D"))
     assert (conv2["group_size"], conv2["groups"], conv2["distinct_after"]) == (8, 4, 16)
+
+
+def test_compressing_a_grouped_output_again_changes_nothing():
+    once, _ = compress(read_graph(FIXTURES / "cnn_digits.pb"), n_clusters=4, group_size=8)
+    twice, report = compress(once, n_clusters=4, group_size=8)
+    assert twice.SerializeToString(deterministic=True) == once.SerializeToString(deterministic=True)
+    conv2 = next(row for row in report.tensors if row.name.startswith("conv2/Conv2D"))
+    assert conv2.skipped == "≤ 4 distinct values per group"
