@@ -131,3 +131,18 @@ def test_grouped_palettes_are_never_shared_and_bad_group_sizes_are_refused():
     assert info.shared_palette is None and info.groups == 4
     with pytest.raises(ClusteringError, match="group_size"):
         palettize(_graph(np.zeros((3, 4), np.float32)), ["w"], group_size=0)
+
+
+def test_file_pipeline_writes_grouped_palettes_and_expand_file_gives_the_values_form(tmp_path):
+    from minigraph.compress import Options
+    from minigraph.files import compress_file, expand_file
+
+    source = str(FIXTURES / "cnn_digits.pb")
+    compress_file(source, tmp_path / "values.pb", options=Options(n_clusters=16, group_size=8))
+    result = compress_file(source, tmp_path / "palette.pb",
+                           options=Options(n_clusters=16, group_size=8, palettize=True))
+    assert result["verified"]
+    grouped = [t for t in result["tensors"] if t["clustered"]]
+    assert grouped and all(t["palette_bits"] and t["groups"] for t in grouped)
+    expand_file(tmp_path / "palette.pb", tmp_path / "expanded.pb")
+    assert (tmp_path / "expanded.pb").read_bytes() == (tmp_path / "values.pb").read_bytes()
