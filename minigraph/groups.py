@@ -106,32 +106,52 @@ def cluster_groups(values: np.ndarray, shape: Sequence[int], k: int, group_size:
     channels = int(shape[-1])
     grid = values.reshape(-1, channels)
     new = np.array(grid)  # a writable copy in the tensor's dtype
-    methods, iterations = set(), 0
+    tally = _Tally()
     for start in range(0, channels, group_size):
         part = np.ascontiguousarray(grid[:, start:start + group_size]).reshape(-1)
         result = cluster(part, k, method=method, init=init, seed=seed)
-        methods.add(result.method)
-        iterations = max(iterations, result.iterations)
+        done = part
         if result.method != "exact":
             done, _ = substitute(part, result.labels.reshape(-1), rounding(result.centroids))
             new[:, start:start + group_size] = done.reshape(grid.shape[0], -1)
-    finite = np.isfinite(values)
-    before = values[finite]
-    out = GroupedClustering(next(iter(methods - {"exact"}), "exact"), iterations,
-                            int(np.unique(before).size), group_count(shape, group_size),
-                            group_size=group_size)
-    if out.method == "exact":
-        return out
-    out.new = new.reshape(-1)
-    _measure(out, before.astype(np.float64), out.new[finite])
+        tally.add(part, done, result.method, result.iterations)
+    ran = sorted(tally.methods - {"exact"})  # sorted: the report is the same on every run
+    out = GroupedClustering(ran[0] if ran else "exact", tally.iterations,
+                            int(np.unique(np.concatenate(tally.distinct_before)).size),
+                            group_count(shape, group_size), group_size=group_size)
+    if ran:
+        out.new = new.reshape(-1)
+        tally.finish(out)
     return out
 
 
-def _measure(out: GroupedClustering, before: np.ndarray, after: np.ndarray) -> None:
-    """MSE, largest error, SQNR (10 log10 of mean square over MSE) and distinct values left."""
-    error = after.astype(np.float64) - before
-    out.mse = float(np.mean(np.square(error))) if error.size else 0.0
-    out.max_abs_error = float(np.max(np.abs(error))) if error.size else 0.0
-    signal = float(np.mean(np.square(before))) if before.size else 0.0
-    out.sqnr_db = 10 * float(np.log10(signal / out.mse)) if out.mse > 0 and signal > 0 else None
-    out.distinct_after = int(np.unique(after).size)
+class _Tally:
+    """Errors and distinct values summed group by group, so no tensor-sized float64 copy."""
+
+    def __init__(self) -> None:
+        self.methods: set[str] = set()
+        self.iterations = self.count = 0
+        self.sse = self.signal = self.worst = 0.0
+        self.distinct_before: list[np.ndarray] = []
+        self.distinct_after: list[np.ndarray] = []
+
+    def add(self, part: np.ndarray, done: np.ndarray, method: str, iterations: int) -> None:
+        self.methods.add(method)
+        self.iterations = max(self.iterations, iterations)
+        finite = np.isfinite(part)
+        before, after = part[finite].astype(np.float64), done[finite].astype(np.float64)
+        error = np.abs(after - before)
+        self.sse += float(np.dot(error, error))
+        self.signal += float(np.dot(before, before))
+        self.worst = max(self.worst, float(error.max(initial=0.0)))
+        self.count += before.size
+        self.distinct_before.append(np.unique(before))
+        self.distinct_after.append(np.unique(after))
+
+    def finish(self, out: GroupedClustering) -> None:
+        """MSE, largest error, SQNR (10 log10 of mean square over MSE), distinct values left."""
+        out.mse = self.sse / self.count if self.count else 0.0
+        out.max_abs_error = self.worst
+        out.sqnr_db = (10 * float(np.log10(self.signal / self.sse))
+                       if self.sse > 0 and self.signal > 0 else None)
+        out.distinct_after = int(np.unique(np.concatenate(self.distinct_after)).size)

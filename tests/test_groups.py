@@ -46,7 +46,9 @@ def test_groups_of_the_last_axis_get_their_own_codebooks():
     assert np.array_equal(new, expected.astype(np.float32))
     assert (row.groups, row.group_size, row.distinct_before, row.distinct_after) == (2, 4, 6, 4)
     # mse by hand: the 32 values 0, 1, 100 and 101 of the 48 move by 0.5
-    assert row.mse == pytest.approx(32 * 0.25 / 48)
+    assert row.mse == pytest.approx(32 * 0.25 / 48) and row.max_abs_error == 0.5
+    # signal 8 * (0 + 1 + 100 + 100**2 + 101**2 + 200**2) over an error of 32 * 0.25
+    assert row.sqnr_db == pytest.approx(10 * np.log10(8 * 60302 / 8))
     per_tensor, _ = _run(values, 2, None)
     assert np.unique(per_tensor).size == 2
 
