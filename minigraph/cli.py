@@ -131,6 +131,10 @@ def _compress_parser() -> argparse.ArgumentParser:
         metavar="K", help="at most K distinct values per tensor (default 256)")
     add("--global-clusters", "--global_clusters", dest="global_clusters", action="store_true",
         help="one codebook of K values for all clustered tensors instead of one per tensor")
+    add("--group-size", dest="group_size", type=int, default=None, metavar="G",
+        help="one codebook of K values per group of G consecutive output channels (the last "
+             "axis) instead of one per tensor; not with --global-clusters, whose single "
+             "codebook for the whole graph contradicts per-group codebooks")
     add("--whitelisted", "--whitelist", dest="whitelisted", action="append", default=[],
         metavar="A,B", help="Consts not to cluster: node names or shell patterns (dense_1/*), "
                             "comma-separated, repeatable; library nodes as FUNCTION/NODE or NODE")
@@ -185,7 +189,8 @@ def _run_compress(args: argparse.Namespace) -> int:
         options = Options(n_clusters=args.n_clusters, global_clusters=args.global_clusters,
                           whitelisted=whitelisted, min_n_weights=args.min_n_weights,
                           method=args.method, init=args.init, seed=args.seed,
-                          workers=args.workers, palettize=args.palettize).validate()
+                          workers=args.workers, palettize=args.palettize,
+                          group_size=args.group_size).validate()
     except MinigraphError as exc:
         _error(str(exc))
         return EXIT_USAGE

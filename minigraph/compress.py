@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import codec, dtypes, palette
+from . import codec, dtypes, groups, palette
 from .engine import check_options, cluster, substitute
 from .errors import DecodeError
 from .graph import ConstRef, iter_consts
@@ -39,11 +39,13 @@ class Options:
     seed: int = 0
     workers: int | None = None
     palettize: bool = False  # the palette form (indices + codebook in the graph)
+    group_size: int | None = None  # one codebook per group of this many output channels
 
     def validate(self) -> Options:
         """Check every option up front, so a bad one fails before any work is done."""
         check_options(n_clusters=self.n_clusters, method=self.method, init=self.init,
                       seed=self.seed, workers=self.workers, min_n_weights=self.min_n_weights)
+        groups.check_group_size(self.group_size, self.global_clusters)
         patterns = tuple(p.strip() for p in self.whitelisted if p and p.strip())
         return replace(self, whitelisted=patterns)
 
@@ -149,6 +151,13 @@ def _finish(job: _Job, values: np.ndarray, labels: np.ndarray, book: np.ndarray)
 
 def _cluster_one(job: _Job, values: np.ndarray, options: Options):
     """Cluster one tensor and compute its new values (runs on a worker thread)."""
+    if groups.group_count(job.info.shape, options.group_size):  # one codebook per group
+        grouped = groups.cluster_groups(
+            values, job.info.shape, options.n_clusters, int(options.group_size or 0),
+            rounding=lambda book: _round_codebook(book, [job.info.dtype]),
+            method=options.method, init=options.init, seed=options.seed)
+        job.new = grouped.fill(job.row)
+        return grouped
     result = cluster(values, options.n_clusters, method=options.method, init=options.init,
                      seed=options.seed)
     if result.method != "exact":
@@ -203,7 +212,8 @@ def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorRep
                 job.row.distinct_before = result.n_distinct
                 job.row.method, job.row.iterations = result.method, result.iterations
                 if result.method == "exact":
-                    job.row.skipped = f"≤ {options.n_clusters} distinct values"
+                    job.row.skipped = (f"≤ {options.n_clusters} distinct values"
+                                       f"{' per group' if job.row.groups else ''}")
                 elif job.new is not None:
                     kept += job.new.nbytes
                 progress(job.row)
@@ -281,7 +291,8 @@ def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
                     global_clusters=options.global_clusters, method=options.method,
                     init=options.init, seed=options.seed, min_n_weights=options.min_n_weights,
                     whitelisted=list(options.whitelisted),
-                    elapsed_seconds=time.perf_counter() - started, palettize=options.palettize)
+                    elapsed_seconds=time.perf_counter() - started, palettize=options.palettize,
+                    group_size=options.group_size)
     return report, [(job.ref, job.new) for job in jobs if job.new is not None]
 
 
@@ -298,7 +309,7 @@ def palettize_changes(graph_def: GraphDef, report: Report, changes: Sequence[Cha
     rows = {row.name: row for row in report.tensors}
     given = {ref.name: values for ref, values in changes}
     infos = palette.palettize(graph_def, list(given), shared=report.global_clusters,
-                              values=given)
+                              values=given, group_size=report.group_size)
     left = set()
     for info in infos:
         row = rows[prefix + info.name]
@@ -325,7 +336,7 @@ def compress_in_place(graph_def: GraphDef, options: Options | None = None, *,
 def compress(graph_def: GraphDef, *, n_clusters: int = 256, global_clusters: bool = False,
              whitelisted: Sequence[str] = (), min_n_weights: int = 256, method: str = "auto",
              init: str = "auto", seed: int = 0, workers: int | None = None,
-             palettize: bool = False,
+             palettize: bool = False, group_size: int | None = None,
              progress: Progress | None = None) -> tuple[GraphDef, Report]:
     """Replace each eligible float Const's values by their cluster centroids.
 
@@ -354,6 +365,9 @@ def compress(graph_def: GraphDef, *, n_clusters: int = 256, global_clusters: boo
         Write each clustered Const in the palette form: its codebook, indices packed at
         ceil(log2 k) bits and core-op decode nodes ending in a node of the Const's name, whose
         output is bit-identical to the values form (:func:`minigraph.palette.palettize`).
+    group_size : int, optional
+        One codebook per group of this many channels of the last axis (output channels), not
+        per tensor (:mod:`minigraph.groups`); not with ``global_clusters``.
     progress : callable, optional
         Called as ``progress(row, weights_done, weights_total)``: once with ``row=None`` before
         any work, then as each tensor completes.
@@ -366,14 +380,14 @@ def compress(graph_def: GraphDef, *, n_clusters: int = 256, global_clusters: boo
     Raises
     ------
     ClusteringError
-        For invalid options.
+        For invalid options (``group_size`` with ``global_clusters`` among them).
     DecodeError
         Naming the node, for an inconsistent tensor.
     """
     out = GraphDef()
     out.CopyFrom(graph_def)
     options = Options(n_clusters, global_clusters, tuple(whitelisted), min_n_weights, method,
-                      init, seed, workers, palettize)
+                      init, seed, workers, palettize, group_size)
     return out, compress_in_place(out, options, progress=progress)
 
 

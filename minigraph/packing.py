@@ -8,7 +8,8 @@ from . import codec, dtypes
 from .dtypes import DTypeInfo
 
 __all__ = ["WORD_BITS", "MAX_BITS", "bits_for", "per_word", "pack_indices", "unpack_indices",
-           "to_patterns", "from_patterns", "palette_supported", "palette_of", "label_dtype"]
+           "to_patterns", "from_patterns", "palette_supported", "palette_of", "label_dtype",
+           "group_palettes"]
 
 WORD_BITS = 64
 MAX_BITS = 16  # 65,536 entries: every float16/bfloat16 pattern; beyond that a palette rarely pays
@@ -162,3 +163,41 @@ def _search(palette: np.ndarray, patterns: np.ndarray) -> np.ndarray:
     for start in range(0, patterns.size, _CHUNK):
         labels[start:start + _CHUNK] = table[(patterns[start:start + _CHUNK] >> kind(shift)) & mask]
     return labels
+
+
+def group_palettes(patterns: np.ndarray, channels: int, group: int,
+                   limit: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """One palette per group of ``group`` consecutive channels of the last axis.
+
+    Parameters
+    ----------
+    patterns : ndarray of shape (n,), unsigned
+        Bit patterns in element order; n is a multiple of ``channels``.
+    channels, group : int
+        Size of the last axis, and channels per group (the last group may have fewer).
+    limit : int
+        Most entries a group's palette may have.
+
+    Returns
+    -------
+    (ndarray of shape (groups, k), ndarray of shape (n,) of ``label_dtype(k)``, or None)
+        Row g holds group g's sorted distinct patterns, shorter rows padded by repeating their
+        last entry up to the largest row's length k; each label indexes its group's row.
+        Labels are None when a group has more than ``limit`` distinct patterns.
+    """
+    grid = patterns.reshape(-1, channels)
+    rows, labels = [], []
+    for start in range(0, channels, group):
+        part = np.ascontiguousarray(grid[:, start:start + group]).reshape(-1)
+        palette, part_labels = palette_of(part, limit)
+        if part_labels is None:
+            return palette, None
+        rows.append(palette)
+        labels.append(part_labels)
+    k = max(row.size for row in rows)
+    table = np.stack([np.pad(row, (0, k - row.size), mode="edge") for row in rows])
+    out = np.empty(grid.shape, dtype=label_dtype(k))
+    for number, part_labels in enumerate(labels):
+        start = number * group
+        out[:, start:start + group] = part_labels.reshape(grid.shape[0], -1)
+    return table, out.reshape(-1)

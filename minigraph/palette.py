@@ -19,8 +19,8 @@ from . import codec, packing
 from .dtypes import dtype_name, lookup
 from .errors import DecodeError, GraphError
 from .graph import CONST_OPS
-from .palette_nodes import (MARKER, TAGS, Plan, Scope, build, detect, restore, shared_node,
-                            source)
+from .palette_nodes import (MARKER, TAGS, Plan, Scope, build, detect, group_of, restore,
+                            shared_node, source)
 from .schema import GraphDef, NodeDef, TensorProto
 
 __all__ = ["MARKER", "PaletteInfo", "palettize", "expand", "find_palettes", "palette_parts"]
@@ -46,6 +46,8 @@ class PaletteInfo:
     stored_bytes: int = 0
     shared_palette: str | None = None
     reason: str | None = None
+    groups: int = 1  # palettes of the tensor: one per group of output channels
+    group_size: int | None = None  # channels per group (last axis), None for one palette
 
     @property
     def palettized(self) -> bool:
@@ -84,7 +86,7 @@ def _choose(plan: Plan, scope: Scope) -> None:
 
     Small tensors are built both ways and measured; for large ones the index bytes decide.
     """
-    bits, n = packing.bits_for(plan.palette.size), plan.labels.size
+    bits, n = packing.bits_for(plan.k), plan.labels.size
     if bits >= 8:  # at 8 bits words hold what uint8 holds, with more nodes
         plan.packed = bits > 8
         return
@@ -98,7 +100,8 @@ def _choose(plan: Plan, scope: Scope) -> None:
     plan.packed = sizes[1] < sizes[0]
 
 
-def _plan(node: NodeDef, scope: Scope, suffix: str, values: np.ndarray | None) -> Plan | str:
+def _plan(node: NodeDef, scope: Scope, suffix: str, values: np.ndarray | None,
+          group_size: int | None = None) -> Plan | str:
     """A plan for one Const, or the reason it stays in the values form."""
     given = values is not None
     reason = _refusal(node, given)
@@ -110,10 +113,15 @@ def _plan(node: NodeDef, scope: Scope, suffix: str, values: np.ndarray | None) -
     else:
         _check_given(values, tensor)
     patterns = packing.to_patterns(values, tensor.dtype)
-    palette, labels = packing.palette_of(patterns, 1 << packing.MAX_BITS)
+    group = group_of([int(d.size) for d in tensor.tensor_shape.dim], group_size)
+    if group:
+        channels = int(tensor.tensor_shape.dim[-1].size)
+        palette, labels = packing.group_palettes(patterns, channels, group, 1 << packing.MAX_BITS)
+    else:
+        palette, labels = packing.palette_of(patterns, 1 << packing.MAX_BITS)
     if labels is None:
-        return (f"more than {1 << packing.MAX_BITS} distinct values: indices would need more "
-                f"than {packing.MAX_BITS} bits")
+        return (f"more than {1 << packing.MAX_BITS} distinct values{' in a group' if group else ''}"
+                f": indices would need more than {packing.MAX_BITS} bits")
     stripped = NodeDef()
     stripped.CopyFrom(node)
     stripped.ClearField("name")
@@ -121,7 +129,7 @@ def _plan(node: NodeDef, scope: Scope, suffix: str, values: np.ndarray | None) -
     # Given values are written with codec.set_values, as expand writes them: nothing to check.
     if not given and not _content_only(node, stripped, patterns.nbytes):
         return "its tensor also holds a typed value list, which expand could not restore"
-    plan = Plan(node.name, stripped, palette, labels, suffix)
+    plan = Plan(node.name, stripped, palette, labels, suffix, group=group)
     _choose(plan, scope)
     return plan
 
@@ -162,8 +170,9 @@ def _suffix(name: str, taken: set[str]) -> str:
 def _info(scope: Scope, plan: Plan, stored_bytes: int) -> PaletteInfo:
     tensor = plan.stripped.attr["value"].tensor
     return PaletteInfo(scope.key(plan.name), scope.function, dtype_name(tensor.dtype),
-                       tuple(int(d.size) for d in tensor.tensor_shape.dim), plan.palette.size,
-                       plan.bits, stored_bytes, plan.shared)
+                       tuple(int(d.size) for d in tensor.tensor_shape.dim), plan.k,
+                       plan.bits, stored_bytes, plan.shared, groups=plan.groups,
+                       group_size=plan.group or None)
 
 
 def _survey(graph_def: GraphDef) -> tuple[dict[str, PaletteInfo], set[str]]:
@@ -185,7 +194,8 @@ def find_palettes(graph_def: GraphDef) -> list[PaletteInfo]:
     Returns
     -------
     list of PaletteInfo
-        Name, dtype, shape, palette size k, bits per index and the bytes its own nodes take.
+        Name, dtype, shape, palette size k (per group), bits per index, the bytes its own
+        nodes take, and the number of palettes (``groups``, with ``group_size`` channels each).
     """
     return list(_survey(graph_def)[0].values())
 
@@ -222,6 +232,8 @@ def _share(plans: list[tuple[Scope, Plan]], taken: dict[int, set[str]]) -> dict[
     groups: dict[tuple, list[Plan]] = {}
     scopes: dict[tuple, Scope] = {}
     for scope, plan in plans:
+        if plan.group:
+            continue  # a grouped tensor keeps its own palettes
         key = (id(scope), plan.dtype, tuple(plan.stripped.input), plan.stripped.device)
         groups.setdefault(key, []).append(plan)
         scopes[key] = scope
@@ -269,7 +281,8 @@ def _apply(scope: Scope, todo: dict[str, Plan], shared: dict[str, NodeDef]) -> d
 
 
 def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False,
-              values: Mapping[str, np.ndarray] | None = None) -> list[PaletteInfo]:
+              values: Mapping[str, np.ndarray] | None = None,
+              group_size: int | None = None) -> list[PaletteInfo]:
     """Turn the named Consts into palette subgraphs, in place.
 
     Parameters
@@ -289,6 +302,11 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False
         returns them (flat, in the array dtype ``codec`` reads: bfloat16 as float32). The Const
         may then hold a placeholder (``pbfile.parse_graph_lifted``); :func:`expand` gives it
         back as ``codec.set_values`` writes these values.
+    group_size : int, optional
+        One palette per group of this many consecutive channels of the last axis (the output
+        channels of TensorFlow's HWIO convolution and [in, out] matmul kernels), stored as one
+        palette Const of shape [groups, k]. Tensors of rank 0 and those whose last axis has at
+        most ``group_size`` channels get one palette. Grouped tensors never share a palette.
 
     Returns
     -------
@@ -300,9 +318,12 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False
     ------
     GraphError
         If a name names no node.
+    ClusteringError
+        If ``group_size`` is not an integer >= 1.
     DecodeError
         Naming the node, for an inconsistent tensor.
     """
+    group_of([2], group_size)  # checks it before any work
     scopes = list(_scopes(graph_def))
     by_key: dict[str, tuple[Scope, NodeDef]] = {}
     for scope in scopes:
@@ -315,7 +336,7 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False
         if name not in done and name not in by_key:
             raise GraphError(f"palettize: no node is named '{name}'")
         answers[name] = done.get(name) or _answer(*by_key[name], name in parts, taken,
-                                                  (values or {}).get(name))
+                                                  (values or {}).get(name), group_size)
     plans = [answer for answer in answers.values() if isinstance(answer, tuple)]
     shared_nodes = _share(plans, taken) if shared else {}
     sizes: dict[str, int] = {}
@@ -328,13 +349,14 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False
 
 
 def _answer(scope: Scope, node: NodeDef, is_part: bool, taken: dict[int, set[str]],
-            values: np.ndarray | None) -> PaletteInfo | tuple[Scope, Plan]:
+            values: np.ndarray | None,
+            group_size: int | None = None) -> PaletteInfo | tuple[Scope, Plan]:
     """One Const's plan (its inner names now taken), or why it stays in the values form."""
     if is_part:
         return _left(scope, node, "part of a palette subgraph")
     suffix = _suffix(node.name, taken[id(scope)])
     try:
-        plan = _plan(node, scope, suffix, values)
+        plan = _plan(node, scope, suffix, values, group_size)
     except DecodeError as exc:
         raise DecodeError(f"node '{scope.key(node.name)}': {exc}") from None
     if isinstance(plan, str):

@@ -16,6 +16,14 @@ Layouts (``Plan.packed``):
   transforms/constant_fold.cc), and TFLite has no builtin op for int64 RightShift or for any
   BitwiseAnd, so a decode that broadcasts words against shift amounts (or bit planes against
   bit positions) fails to convert; this one folds back to the dense tensor.
+- grouped (``Plan.group`` G > 0, either index layout): the palette Const has shape [groups, k],
+  one row per G consecutive channels of the last axis, and is ``Reshape``d flat. Indices of the
+  tensor's shape (uint8 ones ``Cast`` to int64; packed ones ``Reshape``d) get ``k * (c // G)``
+  added for channel c: ``Range(0, C, 1)``, ``FloorDiv`` by G and ``Mul`` by k over the C channels,
+  broadcast by ``Add`` along the last axis; ``GatherV2`` (named ``NAME``) reads the flat palette.
+  The offsets are computed over C elements, not n, and the broadcasting Add outputs no more
+  than its larger input; the TFLite converter folds the whole decode back to the dense tensor
+  (tests/test_groups_tf.py; by hand also for a 2048 x 1536 kernel).
 
 Every op used is registered in TensorFlow 1.15 and 2.x; default-valued attrs (GatherV2's
 ``batch_dims``, Cast's ``Truncate``) are left out, as TF 1.x graphs have them not, and importers
@@ -34,18 +42,21 @@ import numpy as np
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from . import codec, packing
+from .errors import ClusteringError
 from .graph import CONST_OPS
 from .schema import DataType, NodeDef
 
 __all__ = ["MARKER", "TAGS", "Scope", "Plan", "Found", "build", "shared_node", "restore",
-           "read_plan", "detect"]
+           "read_plan", "detect", "group_of"]
 
 MARKER = "_minigraph_palette"
 _TAG = b"minigraph palette 1"
 _SHARED = b"shared"
 _INT32, _INT64, _UINT8 = (DataType.Value(name) for name in ("DT_INT32", "DT_INT64", "DT_UINT8"))
 TAGS = ("palette", "indices", "words", "zero", "limit", "step", "span", "mask", "shape", "cast",
-        "positions", "word", "offset", "picked", "shifted", "index", "values")
+        "positions", "word", "offset", "picked", "shifted", "index", "values",
+        "flat", "flatten", "channels", "one", "group", "width", "lane", "band", "base",
+        "lattice", "grouped")
 
 
 @dataclass
@@ -82,6 +93,17 @@ class Plan:
     suffix: str  # inner nodes are NAME/<tag><suffix>
     packed: bool = True  # b-bit indices in int64 words; False for one uint8 per index
     shared: str | None = None  # name of the shared palette Const
+    group: int = 0  # channels per group (palette of shape [groups, k]); 0: one 1-D palette
+
+    @property
+    def k(self) -> int:
+        """Entries per palette (per group's palette, for a grouped plan)."""
+        return int(self.palette.shape[-1])
+
+    @property
+    def groups(self) -> int:
+        """How many palettes the tensor has."""
+        return int(self.palette.shape[0]) if self.group else 1
 
     @property
     def dtype(self) -> int:
@@ -91,7 +113,34 @@ class Plan:
     @property
     def bits(self) -> int:
         """Bits stored per index."""
-        return packing.bits_for(self.palette.size) if self.packed else 8
+        return packing.bits_for(self.k) if self.packed else 8
+
+    def patterns(self) -> np.ndarray:
+        """The bit pattern of every element, flat (each element looked up in its group's palette)."""
+        if not self.group:
+            return self.palette[self.labels]
+        channels = _channels(self.stripped)
+        band = (np.arange(self.labels.size, dtype=np.int64) % channels) // self.group
+        return self.palette[band, self.labels]
+
+
+def group_of(shape: Sequence[int], group_size: int | None) -> int:
+    """Channels per palette for a tensor of this shape, 0 for one palette: grouping needs
+    elements, and a last axis of more than ``group_size`` channels (so at least 2 groups).
+
+    Raises ClusteringError if ``group_size`` is neither None nor an integer >= 1.
+    """
+    if group_size is not None and (isinstance(group_size, bool) or group_size < 1
+                                   or not isinstance(group_size, (int, np.integer))):
+        raise ClusteringError(f"palettize: group_size must be an integer >= 1, got {group_size!r}")
+    if not group_size or not shape or shape[-1] <= group_size or 0 in shape:
+        return 0
+    return int(group_size)
+
+
+def _channels(stripped: NodeDef) -> int:
+    """The size of a Const's last axis (its output channels in TensorFlow's layouts)."""
+    return int(stripped.attr["value"].tensor.tensor_shape.dim[-1].size)
 
 
 def _const(name: str, values: Any, dtype: int, control: Sequence[str], device: str) -> NodeDef:
@@ -127,10 +176,27 @@ class _Builder:
         return self.scope.ref(name, output_arg)
 
 
+def _offset(b: _Builder, index: str, zero: str) -> str:
+    """Indices of the tensor's shape into the flattened [groups, k] palette: each label plus
+    ``k`` times its group, the group of channel c being c // G, broadcast along the last axis."""
+    channels = b.const("channels", np.int64(_channels(b.plan.stripped)), _INT64)
+    one = b.const("one", np.int64(1), _INT64)
+    group = b.const("group", np.int64(b.plan.group), _INT64)
+    width = b.const("width", np.int64(b.plan.k), _INT64)
+    lane = b.op("lane", "Range", [zero, channels, one], "output", Tidx=_INT64)
+    band = b.op("band", "FloorDiv", [lane, group], "z", T=_INT64)
+    base = b.op("base", "Mul", [band, width], "z", T=_INT64)
+    return b.op("grouped", "Add", [index, base], "z", T=_INT64)
+
+
 def _decode_uint8(b: _Builder, palette: str, zero: str, dtype: int, shape: list[int]) -> None:
     indices = b.const("indices", b.plan.labels.astype(np.uint8).reshape(shape), _UINT8)
-    cast = b.op("cast", "Cast", [indices], "y", SrcT=_UINT8, DstT=_INT32)
-    b.op(None, "GatherV2", [palette, cast, zero], "output", Tparams=dtype, Tindices=_INT32,
+    # Grouped indices get int64 offsets added, so they are cast to int64 at once.
+    kind = _INT64 if b.plan.group else _INT32
+    index = b.op("cast", "Cast", [indices], "y", SrcT=_UINT8, DstT=kind)
+    if b.plan.group:
+        index = _offset(b, index, zero)
+    b.op(None, "GatherV2", [palette, index, zero], "output", Tparams=dtype, Tindices=kind,
          Taxis=_INT64)
 
 
@@ -150,9 +216,15 @@ def _decode_packed(b: _Builder, palette: str, zero: str, dtype: int, shape: list
     # keeps only the b bits of the field, so this equals a logical shift.
     shifted = b.op("shifted", "RightShift", [picked, offset], "z", T=_INT64)
     index = b.op("index", "BitwiseAnd", [shifted, mask], "z", T=_INT64)
+    shape_ref = b.const("shape", np.array(shape, np.int32), _INT32)
+    if b.plan.group:  # shaped first, so the offsets broadcast along the last axis
+        lattice = b.op("lattice", "Reshape", [index, shape_ref], "output", T=_INT64,
+                       Tshape=_INT32)
+        b.op(None, "GatherV2", [palette, _offset(b, lattice, zero), zero], "output",
+             Tparams=dtype, Tindices=_INT64, Taxis=_INT64)
+        return
     values = b.op("values", "GatherV2", [palette, index, zero], "output", Tparams=dtype,
                   Tindices=_INT64, Taxis=_INT64)
-    shape_ref = b.const("shape", np.array(shape, np.int32), _INT32)
     b.op(None, "Reshape", [values, shape_ref], "output", T=dtype, Tshape=_INT32)
 
 
@@ -164,6 +236,9 @@ def build(plan: Plan, scope: Scope) -> list[NodeDef]:
     palette = (scope.ref(plan.shared, "output") if plan.shared is not None
                else b.const("palette", packing.from_patterns(plan.palette, dtype), dtype))
     zero = b.const("zero", np.int64(0), _INT64)  # Range's start and both GatherV2 axes
+    if plan.group:  # GatherV2 in TF 1.15 has no batch_dims: gather from the palettes end to end
+        flat = b.const("flat", np.array([-1], np.int32), _INT32)
+        palette = b.op("flatten", "Reshape", [palette, flat], "output", T=dtype, Tshape=_INT32)
     (_decode_packed if plan.packed else _decode_uint8)(b, palette, zero, dtype, shape)
     b.nodes[-1].attr[MARKER].list.s.extend(
         [_TAG, plan.suffix.encode(), plan.stripped.SerializeToString(deterministic=True)])
@@ -183,7 +258,7 @@ def restore(plan: Plan) -> NodeDef:
     node = NodeDef()
     node.CopyFrom(plan.stripped)
     node.name = plan.name
-    values = packing.from_patterns(plan.palette[plan.labels], plan.dtype)
+    values = packing.from_patterns(plan.patterns(), plan.dtype)
     codec.set_values(node.attr["value"].tensor, values)
     return node
 
@@ -203,20 +278,32 @@ def _array(node: NodeDef | None, dtype: int) -> np.ndarray | None:
     return codec.to_array(tensor) if tensor.dtype == dtype else None
 
 
-def _labels(node: NodeDef, names: dict[str, str], by_name: dict[str, NodeDef],
-            n: int) -> tuple[np.ndarray | None, bool]:
-    """The indices a subgraph stores, and whether they are packed in words."""
-    if node.op == "GatherV2":
+def _labels(names: dict[str, str], by_name: dict[str, NodeDef], n: int,
+            packed: bool) -> np.ndarray | None:
+    """The indices a subgraph stores (uint8 ones, or packed in words)."""
+    if not packed:
         indices = _array(by_name.get(names["indices"]), _UINT8)
-        return (None if indices is None or indices.size != n else indices.reshape(-1)), False
+        return None if indices is None or indices.size != n else indices.reshape(-1)
     mask = _array(by_name.get(names["mask"]), _INT64)
     words = _array(by_name.get(names["words"]), _INT64)
     if mask is None or words is None or mask.ndim != 0 or words.ndim != 1:
-        return None, True
+        return None
     bits = int(mask).bit_length()
     if not 1 <= bits <= packing.MAX_BITS or words.size * packing.per_word(bits) < n:
-        return None, True
-    return packing.unpack_indices(words, bits, n), True
+        return None
+    return packing.unpack_indices(words, bits, n)
+
+
+def _grouping(gather: NodeDef, names: dict[str, str], by_name: dict[str, NodeDef]
+              ) -> tuple[str, int, bool] | None:
+    """For a grouped subgraph's last node: its palette's name, the group size and whether the
+    indices are packed; None if the node does not read a flattened palette."""
+    flatten, grouped = by_name.get(names["flatten"]), by_name.get(names["grouped"])
+    group = _array(by_name.get(names["group"]), _INT64)
+    if (flatten is None or grouped is None or group is None or group.ndim != 0
+            or int(group) < 1 or not flatten.input or not grouped.input):
+        return None
+    return source(flatten.input[0]), int(group), source(grouped.input[0]) == names["lattice"]
 
 
 def read_plan(node: NodeDef, scope: Scope, by_name: dict[str, NodeDef]) -> Plan | None:
@@ -237,17 +324,26 @@ def read_plan(node: NodeDef, scope: Scope, by_name: dict[str, NodeDef]) -> Plan 
     gather = node if node.op == "GatherV2" else by_name.get(names["values"])
     if gather is None or not gather.input:
         return None
-    palette_name = source(gather.input[0])
+    palette_name, group, packed = source(gather.input[0]), 0, node.op != "GatherV2"
+    if palette_name == names["flatten"]:
+        grouping = _grouping(node, names, by_name)
+        if grouping is None:
+            return None
+        palette_name, group, packed = grouping
     palette = _array(by_name.get(palette_name), dtype)
-    if palette is None or palette.ndim != 1 or palette.size == 0:
+    if palette is None or palette.ndim != (2 if group else 1) or palette.size == 0:
         return None
+    if group and (len(stripped.attr["value"].tensor.tensor_shape.dim) == 0
+                  or palette.shape[0] != -(-_channels(stripped) // group)):
+        return None  # one palette row per group of channels, or it is not ours
     n = int(np.prod([d.size for d in stripped.attr["value"].tensor.tensor_shape.dim]))
-    labels, packed = _labels(node, names, by_name, n)
-    if labels is None or (labels.size and int(labels.max()) >= palette.size):
+    labels = _labels(names, by_name, n, packed)
+    if labels is None or (labels.size and int(labels.max()) >= palette.shape[-1]):
         return None
     shared = None if palette_name == names["palette"] else palette_name
-    return Plan(node.name, stripped, packing.to_patterns(palette, dtype),
-                labels.astype(packing.label_dtype(palette.size)), suffix, packed, shared)
+    return Plan(node.name, stripped, packing.to_patterns(palette, dtype).reshape(palette.shape),
+                labels.astype(packing.label_dtype(palette.shape[-1])), suffix, packed, shared,
+                group)
 
 
 @dataclass

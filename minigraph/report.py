@@ -157,6 +157,8 @@ class TensorReport:
     bytes_after: int | None = None  # the same after; in the palette form, its nodes' bytes
     palette_bits: int | None = None  # bits per stored index, when written in the palette form
     palette_skipped: str | None = None  # why a clustered tensor stayed in the values form
+    group_size: int | None = None  # channels per codebook, when clustered group by group
+    groups: int | None = None  # codebooks of the tensor (groups of its last axis)
 
     @property
     def clustered(self) -> bool:
@@ -182,6 +184,7 @@ class Report:
     elapsed_seconds: float
     palettize: bool = False
     files: dict[str, Any] = field(default_factory=dict)
+    group_size: int | None = None
 
     @property
     def clustered(self) -> list[TensorReport]:
@@ -202,7 +205,7 @@ class Report:
             "options": {"n_clusters": self.n_clusters, "global_clusters": self.global_clusters,
                         "method": self.method, "init": self.init, "seed": self.seed,
                         "min_n_weights": self.min_n_weights, "whitelisted": self.whitelisted,
-                        "palettize": self.palettize},
+                        "palettize": self.palettize, "group_size": self.group_size},
             "tensors": rows,
             "totals": {"consts": len(rows), "clustered": len(clustered),
                        "skipped": len(rows) - len(clustered),
@@ -234,6 +237,10 @@ def _stored(row: dict[str, Any]) -> str:
     return text + (f" ({row['palette_bits']}-bit palette)" if row.get("palette_bits") else "")
 
 
+def _groups_text(group_size: int | None) -> str:
+    return f", one codebook per {group_size} output channels" if group_size else ""
+
+
 def render_compress(result: dict[str, Any]) -> str:
     """The text form of :meth:`Report.to_dict`: clustered Consts, skipped ones, totals."""
     done = [t for t in result["tensors"] if t["clustered"]]
@@ -261,7 +268,8 @@ def render_compress(result: dict[str, Any]) -> str:
     line = (f"{totals['clustered']} of {totals['consts']} consts clustered "
             f"({totals['weights_clustered']} weights, k={result['options']['n_clusters']}"
             f"{', global codebook' if result['options']['global_clusters'] else ''}"
-            f"{', ' + str(totals['palettized']) + ' palettized' if totals['palettized'] else ''})")
+            f"{', ' + str(totals['palettized']) + ' palettized' if totals['palettized'] else ''}"
+            f"{_groups_text(result['options'].get('group_size'))})")
     sizes = []
     if "bytes_before" in result:
         sizes.append(f"file {format_bytes(result['bytes_before'])} -> "

@@ -24,7 +24,7 @@ from conftest import FIXTURES, MODELS
 # bitwise_ops.cc, math_ops.cc): a function body must name outputs "node:<arg>:0".
 OUTPUT_ARG = {"Const": "output", "Cast": "y", "RightShift": "z", "BitwiseAnd": "z",
               "GatherV2": "output", "Reshape": "output", "Range": "output", "FloorDiv": "z",
-              "FloorMod": "z"}
+              "FloorMod": "z", "Mul": "z", "Add": "z"}
 # DataType numbers (tensorflow/core/framework/types.proto) to numpy, for the interpreter.
 NUMPY = {1: "<f4", 2: "<f8", 3: "<i4", 4: "u1", 9: "<i8", 14: "<f4", 19: "<f2"}
 
@@ -70,14 +70,19 @@ def _evaluate(nodes: list[NodeDef], name: str, in_function: bool) -> tuple[np.nd
         if node.op == "Cast":
             assert args[0][1] == attr["SrcT"].type
             return args[0][0].astype(NUMPY[attr["DstT"].type]), attr["DstT"].type
-        if node.op in ("RightShift", "BitwiseAnd", "FloorDiv", "FloorMod"):
+        if node.op in ("RightShift", "BitwiseAnd", "FloorDiv", "FloorMod", "Mul", "Add"):
             (x, tx), (y, ty) = args
             assert tx == ty == attr["T"].type
             # RightShift: arithmetic for signed types (tensorflow/core/kernels/cwise_ops.h);
-            # FloorDiv/FloorMod round toward minus infinity, as numpy's // and % do.
+            # FloorDiv/FloorMod round toward minus infinity, as numpy's // and % do. All six
+            # broadcast numpy's way (tensorflow/core/util/bcast.h): trailing axes aligned.
             operation = {"RightShift": np.right_shift, "BitwiseAnd": np.bitwise_and,
-                         "FloorDiv": np.floor_divide, "FloorMod": np.mod}[node.op]
-            return operation(x, y), tx
+                         "FloorDiv": np.floor_divide, "FloorMod": np.mod, "Mul": np.multiply,
+                         "Add": np.add}[node.op]
+            np.broadcast_shapes(x.shape, y.shape)  # TensorFlow refuses what numpy refuses
+            out = operation(x, y)
+            assert out.dtype == x.dtype, "no type promotion in TensorFlow"
+            return out, tx
         if node.op == "Range":
             (start, t1), (limit, t2), (delta, t3) = args
             assert t1 == t2 == t3 == attr["Tidx"].type
@@ -87,10 +92,12 @@ def _evaluate(nodes: list[NodeDef], name: str, in_function: bool) -> tuple[np.nd
             assert (tp, ti, ta) == (attr["Tparams"].type, attr["Tindices"].type, attr["Taxis"].type)
             assert ti in (3, 9), "GatherV2 takes int32 or int64 indices only"
             assert indices.min(initial=0) >= 0 and indices.max(initial=0) < params.shape[0]
+            assert "batch_dims" not in attr, "GatherV2 has no batch_dims in TF 1.15"
             return np.take(params, indices, axis=int(axis)), tp
         if node.op == "Reshape":
             (x, tx), (shape, ts) = args
             assert (tx, ts) == (attr["T"].type, attr["Tshape"].type)
+            assert list(shape).count(-1) <= 1  # one dimension may be inferred
             return x.reshape(tuple(int(d) for d in shape)), tx
         raise AssertionError(f"unexpected op {node.op}")
 
