@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import numba
 
-
-def _jit(func):
-    """``numba.njit(cache=True, nogil=True)``, uncached where numba finds no writable cache directory."""
-    try:
-        return numba.njit(cache=True, nogil=True)(func)
-    except RuntimeError:
-        # Raised at decoration time when no cache directory is writable (read-only install,
-        # no HOME); numba's cache files are pickles, so no shared temporary directory is used.
-        return numba.njit(cache=False, nogil=True)(func)
+from .engine._jit import jit  # the one cache policy (read-only installs included)
 
 
-@_jit
+@jit
 def crc32c_update(crc, data, tables):
     """Continue a CRC32C over ``data``: "slicing-by-8" (Kounavis and Berry, Intel, 2005).
 
