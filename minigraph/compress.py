@@ -15,6 +15,7 @@ import numpy as np
 from . import codec, dtypes
 from .errors import ClusteringError, DecodeError
 from .graph import ConstRef, iter_consts
+from .plotdata import add_figure_data
 from .quantize import INITS, METHODS, cluster, substitute
 from .report import Report, TensorReport
 from .schema import GraphDef
@@ -37,6 +38,8 @@ class Options:
     init: str = "auto"
     seed: int = 0
     workers: int | None = None
+    figure_data: bool = False  # fill TensorReport.figure for the tensors a plot shows
+    figure_tensors: tuple[str, ...] = ()  # those matching these patterns; else the largest 6
 
     def validate(self) -> Options:
         """Check every option up front, so a bad one fails before any work is done."""
@@ -53,7 +56,8 @@ class Options:
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
             raise ClusteringError(f"workers must be an integer ≥ 1, got {self.workers!r}")
         patterns = tuple(p.strip() for p in self.whitelisted if p and p.strip())
-        return replace(self, whitelisted=patterns)
+        shown = tuple(p.strip() for p in self.figure_tensors if p and p.strip())
+        return replace(self, whitelisted=patterns, figure_tensors=shown)
 
 
 @dataclass
@@ -278,6 +282,9 @@ def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
 
     run = _run_global if options.global_clusters else _run_local
     run(jobs, options, tick)
+    if options.figure_data:
+        add_figure_data(graph_def, rows, {job.ref.name: job.new for job in jobs
+                                          if job.new is not None}, options, lifted)
     rows.sort(key=lambda row: row.name)
     report = Report(tensors=rows, n_clusters=options.n_clusters,
                     global_clusters=options.global_clusters, method=options.method,

@@ -133,6 +133,7 @@ class TensorReport:
     mse: float | None = None
     sqnr_db: float | None = None
     max_abs_error: float | None = None
+    figure: dict[str, Any] | None = None  # plot data (compress.Options.figure_data); see plotdata
 
     @property
     def clustered(self) -> bool:
@@ -170,6 +171,8 @@ class Report:
             item = asdict(row)
             item["shape"] = list(row.shape)
             item["clustered"] = row.clustered
+            if item["figure"] is None:  # only a run asked for figure data has the key
+                del item["figure"]
             rows.append({k: _finite(v) for k, v in item.items()})
         clustered = self.clustered
         return {
