@@ -20,8 +20,9 @@ __all__ = ["plot_file"]
 def _plan_graph(path: str, options: Options, progress: Progress | None) -> tuple[Report, int]:
     """Cluster a GraphDef file's Consts in memory, as ``minigraph FILE`` would, with figure data."""
     data = pbfile.read_bytes(path)
+    lifted: dict[bytes, memoryview] = {}
     if pbfile.is_text_path(path) or pbfile.looks_like_text(data):
-        graph_def, lifted = pbfile.parse_graph(data, text=pbfile.is_text_path(path) or None), {}
+        graph_def = pbfile.parse_graph(data, text=pbfile.is_text_path(path) or None)
     else:
         graph_def, lifted = pbfile.parse_graph_lifted(data)
     report, _ = plan_compression(graph_def, options, progress=progress, lifted=lifted)
