@@ -185,7 +185,11 @@ def _curves(ax: Any, rows: list[dict[str, Any]], colors: list[Any], labels: list
     ax.set_xticks(range(0 if widest == 0 else 1, widest + 1))
     ax.set_xlabel("bits per weight  (k = 2^bits centroids)")
     ax.set_ylabel("SQNR (dB)")
-    ax.set_title("size–error trade-off (k-means at each k)", loc="left")
+    sampled = max(row["figure"]["curve"].get("sample", 0) for row in rows)
+    limit = max(row["elements"] for row in rows)
+    ax.set_title("size–error trade-off (k-means at each k" + (
+        f"; lines on samples of {sampled:,} values, ★ on all)" if sampled < limit else ")"),
+        loc="left")
     ax.grid(True, alpha=0.3)
     handles, names = ax.get_legend_handles_labels()
     handles += [lines([], [], linestyle="none", marker="*", markersize=11, color="white", markeredgecolor="black"),

@@ -102,6 +102,19 @@ def test_curve_rises_with_bits_on_a_wide_tensor():
     assert all(b - a > 3.0 for a, b in zip(sqnr, sqnr[1:]))  # about 6 dB per bit, never less
 
 
+def test_large_tensors_get_their_curve_from_a_sample_close_to_the_whole():
+    from minigraph import cluster
+    from minigraph.plotdata import CURVE_SAMPLE
+
+    values = np.random.default_rng(2).laplace(0, 0.05, 300_000).astype(np.float32)
+    figure = _figures(_graph(w=values), n_clusters=8)["w"]
+    assert figure["curve"]["sample"] == CURVE_SAMPLE < values.size
+    assert sum(figure["histogram"]["counts"]) == values.size  # the histogram sees every value
+    whole = 10 * np.log10(np.mean(np.square(values, dtype=np.float64)) / cluster(values, 8).mse)
+    assert figure["curve"]["sqnr_db"][2] == pytest.approx(whole, abs=0.3)
+    assert figure["chosen"]["sqnr_db"] == pytest.approx(whole, abs=0.05)  # measured on all
+
+
 def test_an_already_clustered_tensor_shows_its_own_values_as_codebook():
     # Four values, k = 16: left as they are; k = 2 on {-3, -1, 1, 3}: MSE 1, mean(x^2) 5.
     values = np.tile(np.array([-3, -1, 1, 3], np.float32), 100)
