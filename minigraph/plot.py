@@ -21,7 +21,7 @@ from . import pbfile
 from .errors import PlotError
 from .report import format_bytes
 
-__all__ = ["FORMATS", "MISSING_EXTRA", "draw", "shorten_name", "shorten_names"]
+__all__ = ["FORMATS", "MISSING_EXTRA", "draw", "shorten_name", "shorten_names", "common_ending"]
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 MISSING_EXTRA = "plotting needs matplotlib: pip install 'minigraph[plot]'"
@@ -72,6 +72,21 @@ def shorten_names(names: Sequence[str], width: int = NAME_WIDTH) -> list[str]:
         shown = [shorten_name(name, width) if shown.count(short) > 1 else short
                  for name, short in zip(names, shown, strict=True)]
     return shown
+
+
+def common_ending(names: Sequence[str]) -> str:
+    """The path ending (from a ``/``) that all of two or more names share, else ``""``.
+
+    Frozen TF2 graphs name every weight ``LAYER/OP/ReadVariableOp/resource``: without the
+    shared ending the part that tells them apart fits in the labels.
+    """
+    if len(names) < 2:
+        return ""
+    parts = [name.split("/") for name in names]
+    shared = 0
+    while shared < min(len(p) for p in parts) - 1 and len({p[-1 - shared] for p in parts}) == 1:
+        shared += 1
+    return "/" + "/".join(parts[0][len(parts[0]) - shared:]) if shared else ""
 
 
 def _writable_dir(path: str) -> bool:
@@ -241,7 +256,9 @@ def _render(result: dict[str, Any], rows: list[dict[str, Any]], fmt: str) -> byt
     matplotlib, figure_class, canvas_class = _matplotlib()
     from matplotlib.lines import Line2D
 
-    labels = shorten_names([row["name"] for row in rows])
+    names = [row["name"] for row in rows]
+    ending = common_ending(names)
+    labels = shorten_names([name[:len(name) - len(ending)] for name in names])
     n_rows = -(-len(rows) // _COLUMNS)
     with matplotlib.style.context("default"), matplotlib.rc_context(_RC):
         colors = [matplotlib.colormaps["tab10"](i % 10) for i in range(len(rows))]
@@ -254,7 +271,9 @@ def _render(result: dict[str, Any], rows: list[dict[str, Any]], fmt: str) -> byt
         lower = grid[1].subgridspec(1, 2, width_ratios=[1.1, 1.0])
         _curves(figure.add_subplot(lower[0]), rows, colors, labels, Line2D)
         _bytes(figure.add_subplot(lower[1]), rows, colors, labels)
-        figure.suptitle(_title(result), fontsize=11, x=0.01, ha="left")
+        title = _title(result) + (f"\ntensor names shown without their common ending "
+                                  f"'{ending}'" if ending else "")
+        figure.suptitle(title, fontsize=11, x=0.01, ha="left")
         buffer = io.BytesIO()
         figure.savefig(buffer, format=fmt, dpi=_DPI, metadata=_METADATA[fmt])
     return buffer.getvalue()

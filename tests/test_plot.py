@@ -16,8 +16,9 @@ import pytest
 from minigraph import compress_file, from_array, read_graph, to_array
 from minigraph.compress import Options, plan_compression
 from minigraph.errors import PlotError
-from minigraph.plot import MISSING_EXTRA, draw, shorten_name, shorten_names
+from minigraph.plot import MISSING_EXTRA, common_ending, draw, shorten_name, shorten_names
 from minigraph.plotfile import plot_file
+from minigraph.report import format_bytes
 from minigraph.schema import GraphDef
 
 from conftest import FIXTURES
@@ -27,11 +28,16 @@ HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 needs_matplotlib = pytest.mark.skipif(
     not HAVE_MATPLOTLIB, reason="needs matplotlib (pip install '.[plot]'); CI installs the extra")
 
-# The six largest float Consts of cnn_digits.pb (tests/fixtures/README.md), shortened by hand to
-# 30 characters: the first 15, "…", the last 14.
-CNN_SHOWN = ["dense1/MatMul/R…bleOp/resource", "conv2/Conv2D/Re…bleOp/resource",
-             "dense2/MatMul/R…bleOp/resource", "conv1/Conv2D/Re…bleOp/resource",
-             "dense1/add/Read…bleOp/resource", "conv2/add/ReadV…bleOp/resource"]
+# The six largest float Consts of cnn_digits.pb (tests/fixtures/README.md), without the ending
+# "/ReadVariableOp/resource" they share.
+CNN_SHOWN = ["dense1/MatMul", "conv2/Conv2D", "dense2/MatMul", "conv1/Conv2D", "dense1/add",
+             "conv2/add"]
+
+
+def _env() -> dict[str, str]:
+    """This process's environment, with this checkout first on the path (for subprocesses)."""
+    paths = [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def _graph(**tensors: np.ndarray) -> GraphDef:
@@ -73,6 +79,15 @@ def test_names_that_would_read_the_same_are_widened_until_they_differ():
     shown = shorten_names(names, 12)
     assert len(set(shown)) == 3 and shown[2] == "fc/w"
     assert "block_1" in shown[0] and "block_2" in shown[1]
+
+
+def test_the_ending_all_names_share_is_found_on_path_boundaries():
+    assert common_ending(["a/MatMul/ReadVariableOp/resource", "b/add/ReadVariableOp/resource"]) \
+        == "/ReadVariableOp/resource"
+    assert common_ending(["x/kernel", "y/kernel", "z/bias"]) == ""
+    assert common_ending(["layer/akernel", "layer/bkernel"]) == ""  # not inside a component
+    assert common_ending(["kernel", "a/kernel"]) == ""  # never a whole name
+    assert common_ending(["only/one"]) == ""
 
 
 # -- figure data in the report ---------------------------------------------------------------
@@ -157,7 +172,7 @@ def test_import_minigraph_and_computing_figure_data_never_import_matplotlib():
             "print('matplotlib' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code, str(FIXTURES / "mlp_digits.pb")],
                          capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+                         env=_env())
     assert out.stdout.strip() == "False"
 
 
@@ -211,13 +226,41 @@ def test_svg_names_the_tensors_and_is_the_same_bytes_every_time(tmp_path):
     text = (tmp_path / "a.svg").read_text()
     for name in CNN_SHOWN:
         assert f">{name}<" in text
+    assert "without their common ending '/ReadVariableOp/resource'" in text
     draw(result, tmp_path / "b.svg")
     script = ("import sys; from minigraph.plotfile import plot_file; "
               "plot_file(sys.argv[1], sys.argv[2], k=16)")
     subprocess.run([sys.executable, "-c", script, str(FIXTURES / "cnn_digits.pb"),
-                    str(tmp_path / "c.svg")], check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+                    str(tmp_path / "c.svg")], check=True, env=_env())
     assert (tmp_path / "b.svg").read_bytes() == (tmp_path / "a.svg").read_bytes()
     assert (tmp_path / "c.svg").read_bytes() == (tmp_path / "a.svg").read_bytes()
+
+
+@needs_matplotlib
+def test_long_names_appear_shortened_in_the_svg(tmp_path):
+    rng = np.random.default_rng(3)
+    names = [f"model/encoder_stack_{i}/attention_block/query_projection_{i}" for i in range(3)]
+    graph_def = _graph(**{name: rng.normal(size=300 + i).astype(np.float32)
+                          for i, name in enumerate(names)})
+    report, _ = plan_compression(graph_def, Options(n_clusters=4, figure_data=True))
+    draw(report.to_dict(), tmp_path / "long.svg")
+    text = (tmp_path / "long.svg").read_text()
+    # 30 characters: the first 15, "…", the last 14 (by hand).
+    for i in range(3):
+        assert f">model/encoder_s…y_projection_{i}<" in text
+        assert names[i] not in text
+
+
+@needs_matplotlib
+def test_a_compression_run_with_figure_data_draws_its_own_result(tmp_path):
+    # The route of `minigraph FILE --plot OUT`: compress_file's dict goes straight to draw.
+    result = compress_file(FIXTURES / "mlp_digits.pb", tmp_path / "mlp.min.pb",
+                           options=Options(n_clusters=8, figure_data=True))
+    draw(result, tmp_path / "run.svg")
+    text = (tmp_path / "run.svg").read_text()
+    assert "k = 8" in text and "3 of 6 consts clustered" in text
+    assert f"file {format_bytes(result['bytes_before'])} → {format_bytes(result['bytes_after'])}" \
+        in text
 
 
 @needs_matplotlib
@@ -247,9 +290,9 @@ def test_an_already_compressed_file_is_drawn_with_its_own_values(tmp_path):
 def test_drawing_works_where_home_is_not_writable(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    env = {k: v for k, v in os.environ.items()
+    env = {k: v for k, v in _env().items()
            if k not in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
-    env.update(HOME=str(blocker / "home"), PYTHONPATH=str(REPO))
+    env["HOME"] = str(blocker / "home")
     script = ("import os, sys; from minigraph.plotfile import plot_file; "
               "plot_file(sys.argv[1], sys.argv[2], k=4); print(os.environ['MPLCONFIGDIR'])")
     out = subprocess.run([sys.executable, "-c", script, str(FIXTURES / "mlp_digits.pb"),
