@@ -235,7 +235,8 @@ def _bytes(ax: Any, rows: list[dict[str, Any]], colors: list[Any], labels: list[
 
 def _title(result: dict[str, Any]) -> str:
     options, totals = result["options"], result["totals"]
-    where = shorten_name(os.path.basename(str(result.get("file", ""))) or "graph", 60)
+    where = shorten_name(os.path.basename(str(result.get("file", "")).rstrip(os.sep)) or "graph",
+                         60)
     line = (f"{where}: k = {options['n_clusters']}"
             f"{' (one global codebook)' if options['global_clusters'] else ''}, "
             f"{totals['clustered']} of {totals['consts']} consts clustered "

@@ -22,10 +22,11 @@ from .schema import GraphDef
 if TYPE_CHECKING:
     from .compress import Options
 
-__all__ = ["FIGURE_TENSORS", "HISTOGRAM_BINS", "CURVE_BITS", "CURVE_SAMPLE", "add_figure_data",
+__all__ = ["FIGURE_TENSORS", "FIGURE_MAX", "HISTOGRAM_BINS", "CURVE_BITS", "CURVE_SAMPLE", "add_figure_data",
            "tensor_figure", "pick_consts"]
 
 FIGURE_TENSORS = 6  # the largest this many float Consts, unless patterns name others
+FIGURE_MAX = 9  # at most this many matching patterns (the largest): a 3×3 grid, ten colours
 HISTOGRAM_BINS = 80  # fine enough to show a Laplace peak, coarse enough to stay readable
 CURVE_BITS = tuple(range(1, 9))  # k = 2, 4, ..., 256: the indices a byte can hold
 # The curve is estimated on at most this many values: below the engine's threshold for its
@@ -44,11 +45,11 @@ def _matches(ref: ConstRef, patterns: Sequence[str]) -> bool:
 def pick_consts(graph_def: GraphDef, patterns: Sequence[str] = (), top: int = FIGURE_TENSORS,
                 lifted: Mapping[bytes, memoryview] | None = None
                 ) -> list[tuple[ConstRef, codec.TensorInfo, memoryview | None]]:
-    """The float Consts to draw: those matching ``patterns``, else the ``top`` largest.
+    """The float Consts to draw, largest first (ties by name): the ``top`` largest, or with
+    ``patterns`` the FIGURE_MAX largest of those matching.
 
     Only Consts whose values are stored element by element qualify (a splat, all-zeros or empty
-    tensor has nothing to show and is never expanded). Ties in size go by name; the result is
-    in graph order for patterns and largest first otherwise.
+    tensor has nothing to show and is never expanded).
     """
     chosen = []
     for ref in iter_consts(graph_def):
@@ -61,10 +62,8 @@ def pick_consts(graph_def: GraphDef, patterns: Sequence[str] = (), top: int = FI
         if patterns and not _matches(ref, patterns):
             continue
         chosen.append((ref, info, content))
-    if not patterns:
-        chosen.sort(key=lambda item: (-item[1].n_elements, item[0].name))
-        chosen = chosen[:top]
-    return chosen
+    chosen.sort(key=lambda item: (-item[1].n_elements, item[0].name))
+    return chosen[:FIGURE_MAX if patterns else top]
 
 
 def _histogram(finite: np.ndarray) -> dict[str, Any]:

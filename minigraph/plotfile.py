@@ -14,7 +14,13 @@ from .plot import FORMATS, draw
 from .report import Report
 from .savedmodel import _plan, read_savedmodel
 
-__all__ = ["plot_file"]
+__all__ = ["plot_file", "default_figure"]
+
+
+def default_figure(path: str | os.PathLike[str]) -> Path:
+    """Where ``minigraph plot FILE`` draws by default: ``FILE.png`` beside ``FILE`` (for a
+    SavedModel directory ``DIR``, ``DIR.png`` beside it)."""
+    return Path(os.fspath(path).rstrip(os.sep) + ".png")
 
 
 def _plan_graph(path: str, options: Options, progress: Progress | None) -> tuple[Report, int]:
@@ -51,21 +57,24 @@ def _check_output(path: str, out: Path) -> None:
         raise PlotError(f"output {out} is the input itself; choose another")
 
 
-def plot_file(path: str | os.PathLike[str], out: str | os.PathLike[str], *, k: int = 256,
+def plot_file(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *,
+              k: int = 256,
               patterns: Sequence[str] = (), options: Options | None = None,
               progress: Progress | None = None) -> dict[str, Any]:
     """Draw the figure of compressing one file with k centroids, without writing the model.
 
     The file is clustered in memory exactly as ``minigraph FILE -k K`` would cluster it (a
     tensor already holding at most k values keeps them: they are its codebook), and the figure
-    shows the tensors matching ``patterns`` (as for ``--whitelisted``), else the six largest.
+    shows the six largest float Consts, or the nine largest of those matching ``patterns``
+    (matched as ``--whitelisted`` matches).
 
     Parameters
     ----------
     path : path
         A GraphDef (``.pb`` or text), possibly already compressed, or a SavedModel directory.
-    out : path
+    out : path, optional
         The figure: ``.png``, ``.svg`` or ``.pdf`` (replaced if it exists; never the input).
+        Default: :func:`default_figure`.
     k : int
         Centroids per tensor (overrides ``options.n_clusters``).
     patterns : sequence of str
@@ -88,7 +97,7 @@ def plot_file(path: str | os.PathLike[str], out: str | os.PathLike[str], *, k: i
         matching the patterns), or the reading errors of ``minigraph FILE``.
     """
     path = os.fspath(path)
-    target = Path(out)
+    target = Path(out) if out is not None else default_figure(path)
     chosen = replace(options or Options(), n_clusters=k, figure_data=True,
                      figure_tensors=tuple(patterns))
     try:

@@ -17,7 +17,7 @@ from minigraph import compress_file, from_array, read_graph, to_array
 from minigraph.compress import Options, plan_compression
 from minigraph.errors import PlotError
 from minigraph.plot import MISSING_EXTRA, common_ending, draw, shorten_name, shorten_names
-from minigraph.plotfile import plot_file
+from minigraph.plotfile import default_figure, plot_file
 from minigraph.report import format_bytes
 from minigraph.schema import GraphDef
 
@@ -156,6 +156,8 @@ def test_largest_six_float_tensors_are_picked_unless_patterns_say_otherwise():
                for size in (200, 400, 500, 600, 700, 800, 900)}
     tensors["ints"] = np.arange(5000, dtype=np.int32)
     assert sorted(_figures(_graph(**tensors))) == ["t400", "t500", "t600", "t700", "t800", "t900"]
+    many = {f"m{i}": np.linspace(-1, 1, 300 + i, dtype=np.float32) for i in range(12)}
+    assert sorted(_figures(_graph(**many), figure_tensors=("m*",))) == sorted(f"m{i}" for i in range(3, 12))
     picked = _figures(_graph(**tensors), n_clusters=16, figure_tensors=("t2*", "t9*", "ints"))
     assert sorted(picked) == ["t200", "t900"]
     assert picked["t200"]["chosen"] is None  # too small to cluster, too many values to be a codebook
@@ -205,6 +207,11 @@ def test_bad_output_suffix_and_unmatched_patterns_are_refused(tmp_path):
         plot_file(FIXTURES / "mlp_digits.pb", tmp_path / "out.png", patterns=["nothing*"])
     with pytest.raises(PlotError, match="nothing to draw"):
         draw({"file": "x.pb", "tensors": []}, tmp_path / "out.png")
+
+
+def test_the_default_figure_sits_beside_the_input():
+    assert default_figure("models/net.pb") == Path("models/net.pb.png")
+    assert default_figure("models/saved/") == Path("models/saved.png")
 
 
 # -- the drawing ------------------------------------------------------------------------------
@@ -290,6 +297,8 @@ def test_a_compression_run_with_figure_data_draws_its_own_result(tmp_path):
 def test_pdf_output_and_a_savedmodel_directory(tmp_path):
     result = plot_file(FIXTURES / "savedmodels" / "digits_keras", tmp_path / "sm.pdf", k=8)
     assert (tmp_path / "sm.pdf").read_bytes()[:5] == b"%PDF-"
+    plot_file(str(FIXTURES / "savedmodels" / "digits_keras") + os.sep, tmp_path / "sm.svg", k=8)
+    assert ">digits_keras: k = 8, " in (tmp_path / "sm.svg").read_text()
     shown = [row["name"] for row in result["tensors"] if "figure" in row]
     assert any(name.endswith("/.ATTRIBUTES/VARIABLE_VALUE") for name in shown)
 
