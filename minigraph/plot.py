@@ -207,8 +207,9 @@ def _curves(ax: Any, rows: list[dict[str, Any]], colors: list[Any], labels: list
         loc="left")
     ax.grid(True, alpha=0.3)
     handles, names = ax.get_legend_handles_labels()
-    handles += [lines([], [], linestyle="none", marker="*", markersize=11, color="white", markeredgecolor="black"),
-                lines([], [], linestyle="none", marker="^", markersize=8, color="white", markeredgecolor="black")]
+    key = {"linestyle": "none", "color": "white", "markeredgecolor": "black"}
+    handles += [lines([], [], marker="*", markersize=11, **key),
+                lines([], [], marker="^", markersize=8, **key)]
     names += ["this run's k", "already exact"]
     ax.legend(handles, names, loc="upper left", ncols=2 if len(names) > 5 else 1)
 

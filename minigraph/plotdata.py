@@ -22,7 +22,8 @@ from .schema import GraphDef
 if TYPE_CHECKING:
     from .compress import Options
 
-__all__ = ["FIGURE_TENSORS", "FIGURE_MAX", "HISTOGRAM_BINS", "CURVE_BITS", "CURVE_SAMPLE", "add_figure_data",
+__all__ = ["FIGURE_TENSORS", "FIGURE_MAX", "HISTOGRAM_BINS", "CURVE_BITS", "CURVE_SAMPLE",
+           "add_figure_data",
            "tensor_figure", "pick_consts"]
 
 FIGURE_TENSORS = 6  # the largest this many float Consts, unless patterns name others
@@ -159,7 +160,7 @@ def tensor_figure(values: np.ndarray, new: np.ndarray | None, info: codec.Tensor
 def add_figure_data(graph_def: GraphDef, rows: Sequence[TensorReport],
                     new_values: Mapping[str, np.ndarray], options: Options,
                     lifted: Mapping[bytes, memoryview] | None = None) -> None:
-    """Fill ``row.figure`` for the Consts ``options.figure_tensors`` picks (see :func:`pick_consts`).
+    """Fill ``row.figure`` for the Consts :func:`pick_consts` picks (``options.figure_tensors``).
 
     ``new_values`` maps Const names to their clustered values. Costs, per tensor drawn, a pass
     for its distinct values and histogram, and up to eight clusterings (k = 2 ... 256) of at

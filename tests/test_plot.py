@@ -157,10 +157,11 @@ def test_largest_six_float_tensors_are_picked_unless_patterns_say_otherwise():
     tensors["ints"] = np.arange(5000, dtype=np.int32)
     assert sorted(_figures(_graph(**tensors))) == ["t400", "t500", "t600", "t700", "t800", "t900"]
     many = {f"m{i}": np.linspace(-1, 1, 300 + i, dtype=np.float32) for i in range(12)}
-    assert sorted(_figures(_graph(**many), figure_tensors=("m*",))) == sorted(f"m{i}" for i in range(3, 12))
+    largest_nine = sorted(f"m{i}" for i in range(3, 12))
+    assert sorted(_figures(_graph(**many), figure_tensors=("m*",))) == largest_nine
     picked = _figures(_graph(**tensors), n_clusters=16, figure_tensors=("t2*", "t9*", "ints"))
     assert sorted(picked) == ["t200", "t900"]
-    assert picked["t200"]["chosen"] is None  # too small to cluster, too many values to be a codebook
+    assert picked["t200"]["chosen"] is None  # too small to cluster, too many values for a codebook
     assert picked["t200"]["codebook"] == []
 
 
@@ -277,8 +278,9 @@ def test_bytes_after_measured_by_the_run_win_over_the_values_form(tmp_path):
     draw(result, tmp_path / "values.svg")
     result["tensors"][0]["bytes_after"] = 123
     draw(result, tmp_path / "palette.svg")
-    assert ">stored bytes: 2.0 KiB → 2.0 KiB (tensors shown)<" in (tmp_path / "values.svg").read_text()
-    assert ">stored bytes: 2.0 KiB → 123 B (tensors shown)<" in (tmp_path / "palette.svg").read_text()
+    values, palette = ((tmp_path / name).read_text() for name in ("values.svg", "palette.svg"))
+    assert ">stored bytes: 2.0 KiB → 2.0 KiB (tensors shown)<" in values
+    assert ">stored bytes: 2.0 KiB → 123 B (tensors shown)<" in palette
 
 
 @needs_matplotlib
@@ -289,8 +291,8 @@ def test_a_compression_run_with_figure_data_draws_its_own_result(tmp_path):
     draw(result, tmp_path / "run.svg")
     text = (tmp_path / "run.svg").read_text()
     assert "k = 8" in text and "3 of 6 consts clustered" in text
-    assert f"file {format_bytes(result['bytes_before'])} → {format_bytes(result['bytes_after'])}" \
-        in text
+    before, after = format_bytes(result["bytes_before"]), format_bytes(result["bytes_after"])
+    assert f"file {before} → {after}" in text
 
 
 @needs_matplotlib

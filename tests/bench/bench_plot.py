@@ -80,8 +80,8 @@ def main() -> int:
     graph_def, lifted = parse_graph_lifted(data)
     weights = sum(int(np.prod([d.size for d in n.attr["value"].tensor.tensor_shape.dim]))
                   for n in graph_def.node)
-    print(f"{OUT.name}: {len(data) / 1e6:.1f} MB, {len(graph_def.node)} Consts, {weights:,} weights, "
-          f"k={args.k}")
+    print(f"{OUT.name}: {len(data) / 1e6:.1f} MB, {len(graph_def.node)} Consts, "
+          f"{weights:,} weights, k={args.k}")
 
     def plan(figure: bool):
         return plan_compression(graph_def, Options(n_clusters=args.k, figure_data=figure),
