@@ -27,6 +27,7 @@ FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 MISSING_EXTRA = "plotting needs matplotlib: pip install 'minigraph[plot]'"
 NAME_WIDTH = 30  # characters of a tensor name shown; longer names lose their middle
 _COLUMNS = 3  # histograms per row
+_SQNR_CAP = 100.0  # dB: the trade-off axis stops here
 _UNITS = (("MiB", 1 << 20), ("KiB", 1 << 10), ("bytes", 1))  # bytes axis: whole units, round ticks
 _DPI = 100
 # Fixed rather than taken from the user's matplotlibrc. svg.hashsalt replaces the random salt
@@ -139,7 +140,8 @@ def _tensor_caption(row: dict[str, Any], label: str) -> str:
     figure = row["figure"]
     shape = "×".join(str(d) for d in row["shape"]) or "scalar"
     if row["clustered"]:
-        state = f"k = {len(figure['codebook'])}, SQNR {row['sqnr_db'] or float('inf'):.1f} dB"
+        error = "no error" if row["sqnr_db"] is None else f"SQNR {row['sqnr_db']:.1f} dB"
+        state = f"k = {len(figure['codebook'])}, {error}"
     elif figure["codebook"]:
         state = f"{len(figure['codebook'])} values already"
     else:
@@ -193,25 +195,28 @@ def _curves(ax: Any, rows: list[dict[str, Any]], colors: list[Any], labels: list
             ax.plot([chosen["bits"]], [chosen["sqnr_db"]], marker="*", markersize=13,
                     color=color, markeredgecolor="black", linestyle="none", zorder=4)
         else:
-            ax.plot([chosen["bits"]], [1.0], marker="^", markersize=9, color=color,
-                    markeredgecolor="black", transform=top_edge, clip_on=False, zorder=4)
+            ax.plot([chosen["bits"]], [0.96], marker="^", markersize=9, color=color,
+                    markeredgecolor="black", transform=top_edge, zorder=4)
     low, high = ax.get_ylim()
-    ax.set_ylim(low, high + 0.5 * (high - low))  # headroom for the legend, above the curves
+    # Beyond ~100 dB a tensor is lossless for any purpose (float32 itself is ~150 dB); a
+    # tensor of extreme range would otherwise flatten every other curve.
+    capped = high > _SQNR_CAP
+    ax.set_ylim(max(low, 0.0), min(high, _SQNR_CAP) * 1.06)  # room for the ▲ at the top
     ax.set_xticks(range(0 if widest == 0 else 1, widest + 1))
     ax.set_xlabel("bits per weight  (k = 2^bits centroids)")
     ax.set_ylabel("SQNR (dB)")
-    sampled = max(row["figure"]["curve"].get("sample", 0) for row in rows)
-    limit = max(row["elements"] for row in rows)
+    samples = [figure["curve"]["sample"] for figure in (row["figure"] for row in rows)
+               if figure["curve"].get("sample", 0) < sum(figure["histogram"]["counts"])]
     ax.set_title("size–error trade-off (k-means at each k" + (
-        f"; lines on samples of {sampled:,} values, ★ on all)" if sampled < limit else ")"),
-        loc="left")
+        f"; lines on samples of {max(samples):,} values, ★ on all" if samples else "")
+        + (f"; axis cut at {_SQNR_CAP:.0f} dB" if capped else "") + ")", loc="left")
     ax.grid(True, alpha=0.3)
     handles, names = ax.get_legend_handles_labels()
     key = {"linestyle": "none", "color": "white", "markeredgecolor": "black"}
     handles += [lines([], [], marker="*", markersize=11, **key),
                 lines([], [], marker="^", markersize=8, **key)]
     names += ["this run's k", "already exact"]
-    ax.legend(handles, names, loc="upper left", ncols=2 if len(names) > 5 else 1)
+    ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def _bytes(ax: Any, rows: list[dict[str, Any]], colors: list[Any], labels: list[str]) -> None:
@@ -270,7 +275,7 @@ def _render(result: dict[str, Any], rows: list[dict[str, Any]], fmt: str) -> byt
         cells = grid[0].subgridspec(n_rows, _COLUMNS)
         for i, (row, color, label) in enumerate(zip(rows, colors, labels, strict=True)):
             _histogram(figure.add_subplot(cells[i // _COLUMNS, i % _COLUMNS]), row, color, label)
-        lower = grid[1].subgridspec(1, 2, width_ratios=[1.1, 1.0])
+        lower = grid[1].subgridspec(1, 2, width_ratios=[1.35, 1.0])
         _curves(figure.add_subplot(lower[0]), rows, colors, labels, Line2D)
         _bytes(figure.add_subplot(lower[1]), rows, colors, labels)
         title = _title(result) + (f"\ntensor names shown without their common ending "
