@@ -1,5 +1,5 @@
-"""Command line: ``minigraph FILE...``, ``minigraph inspect FILE...`` and ``minigraph expand
-FILE...``; the only module that writes to stdout or stderr."""
+"""Command line: ``minigraph FILE...`` and its ``inspect``, ``expand`` and ``plot`` subcommands;
+the only module that writes to stdout or stderr."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ import ctypes
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ._version import __version__
 from .compress import Options
 from .engine import INITS, METHODS
 from .errors import MinigraphError
+from .errors import PlotError
 from .files import compress_file, expand_file, inspect_file
+from .plot import FORMATS, require_matplotlib
+from .plot import draw as draw_figure
+from .plotfile import plot_file
 from .report import (FORMAT_VERSION, TensorReport, render_compress, render_expand,
                      render_inspect, render_inspect_savedmodel)
 
@@ -101,7 +106,60 @@ def _run_expand(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-_SUBCOMMANDS = {"inspect": (_inspect_parser, _run_inspect), "expand": (_expand_parser, _run_expand)}
+def _plot_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="minigraph plot", epilog=_EXIT_TEXT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Draw what compressing FILE with k centroids does, writing nothing but the "
+                    "figure: weight histograms with their centroids, SQNR against bits per "
+                    "weight, bytes per tensor. Needs the plot extra: "
+                    "pip install 'minigraph[plot]'.")
+    add = parser.add_argument
+    add("file", metavar="FILE",
+        help="GraphDef (plain, compressed or palettized) or SavedModel directory")
+    add("-o", "--output", metavar="OUT",
+        help="the figure: .png, .svg or .pdf (default FILE.png)")
+    add("-k", "--n-clusters", "--n_clusters", dest="n_clusters", type=int, default=256,
+        metavar="K", help="centroids per tensor (default 256)")
+    add("--tensor", action="append", default=[], metavar="PATTERN",
+        help="draw the Consts matching this name or shell pattern (repeatable); "
+             "default: the six largest")
+    add("--json", action="store_true", help="print the report as one JSON object")
+    add("-q", "--quiet", action="store_true", help="no progress bar")
+    add("--version", action="version", version=f"minigraph {__version__}")
+    return parser
+
+
+def _run_plot(args: argparse.Namespace) -> int:
+    try:
+        options = Options(n_clusters=args.n_clusters).validate()
+        _check_figure_path(args.output)
+    except MinigraphError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    try:
+        result = plot_file(args.file, args.output, k=args.n_clusters, patterns=args.tensor,
+                           options=options, progress=_progress_bar(args))
+    except MinigraphError as exc:
+        _error(str(exc))
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps({"format_version": FORMAT_VERSION, "files": [result], "failed": []},
+                         indent=2))
+    else:
+        print(f"{result['file']}: figure written to {result['figure']}")
+    return EXIT_OK
+
+
+def _check_figure_path(path: str | None) -> None:
+    """A figure's format comes from its suffix: refuse an unknown one as a usage error."""
+    if path is not None and Path(path).suffix.lower() not in FORMATS:
+        raise PlotError(f"cannot draw {path}: unknown figure format {Path(path).suffix!r} "
+                        f"(use .png, .svg or .pdf)")
+
+
+_SUBCOMMANDS = {"inspect": (_inspect_parser, _run_inspect), "expand": (_expand_parser, _run_expand),
+                "plot": (_plot_parser, _run_plot)}
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
@@ -115,10 +173,12 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
 def _compress_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minigraph",
-        epilog=_EXIT_TEXT + "\n\nSee also: minigraph inspect --help, minigraph expand --help",
+        epilog=_EXIT_TEXT + "\n\nSee also: minigraph inspect --help, minigraph expand --help, "
+                            "minigraph plot --help",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="%(prog)s [options] FILE...\n       %(prog)s inspect [--json] FILE...\n"
-              "       %(prog)s expand [-o PATH] [-f] FILE...",
+              "       %(prog)s expand [-o PATH] [-f] FILE...\n"
+              "       %(prog)s plot [-o OUT] [-k K] [--tensor PATTERN] FILE",
         description="Write FILE.min next to each FILE: the same GraphDef with every float Const's "
                     "values replaced by at most k cluster centroids (k-means weight sharing), "
                     "so the file compresses far better with gzip or zip.")
@@ -153,6 +213,9 @@ def _compress_parser() -> argparse.ArgumentParser:
         help="re-read and check each written file (default on)")
     add("--gzip", action="store_true",
         help="also report gzip -9 sizes before and after (costs seconds on large files)")
+    add("--plot", metavar="OUT",
+        help="also draw the run's figure (.png, .svg or .pdf; one input only; needs "
+             "pip install 'minigraph[plot]')")
     add("--json", action="store_true", help="print one JSON object instead of tables")
     add("-q", "--quiet", action="store_true", help="no progress bar")
     add("--version", action="version", version=f"minigraph {__version__}")
@@ -181,25 +244,35 @@ def _progress_bar(args: argparse.Namespace) -> Callable[[TensorReport | None, in
 
 
 def _run_compress(args: argparse.Namespace) -> int:
-    if args.output and len(args.files) > 1:
-        _error("-o/--output takes one input file; got " + str(len(args.files)))
-        return EXIT_USAGE
+    for flag, value in (("-o/--output", args.output), ("--plot", args.plot)):
+        if value and len(args.files) > 1:
+            _error(f"{flag} takes one input file; got {len(args.files)}")
+            return EXIT_USAGE
     whitelisted = tuple(name for item in args.whitelisted for name in item.split(","))
     try:
         options = Options(n_clusters=args.n_clusters, global_clusters=args.global_clusters,
                           whitelisted=whitelisted, min_n_weights=args.min_n_weights,
                           method=args.method, init=args.init, seed=args.seed,
                           workers=args.workers, palettize=args.palettize,
-                          group_size=args.group_size).validate()
+                          group_size=args.group_size, figure_data=bool(args.plot)).validate()
+        _check_figure_path(args.plot)
     except MinigraphError as exc:
         _error(str(exc))
         return EXIT_USAGE
+    if args.plot:
+        try:
+            require_matplotlib()
+        except MinigraphError as exc:
+            _error(str(exc))
+            return EXIT_FAILED
     results, failed = [], []
     for path in args.files:
         try:
             results.append(compress_file(path, args.output, options=options, force=args.force,
                                          verify=args.verify, gzip=args.gzip,
                                          progress=_progress_bar(args)))
+            if args.plot:
+                results[-1]["figure"] = str(draw_figure(results[-1], args.plot))
         except MinigraphError as exc:
             _error(str(exc))
             failed.append({"file": path, "error": str(exc)})

@@ -16,6 +16,7 @@ from . import codec, dtypes, groups, palette
 from .engine import check_options, cluster, substitute
 from .errors import DecodeError
 from .graph import ConstRef, iter_consts
+from .plotdata import add_figure_data
 from .report import Report, TensorReport
 from .schema import GraphDef
 
@@ -40,6 +41,8 @@ class Options:
     workers: int | None = None
     palettize: bool = False  # the palette form (indices + codebook in the graph)
     group_size: int | None = None  # one codebook per group of this many output channels
+    figure_data: bool = False  # fill TensorReport.figure for the tensors a plot shows
+    figure_tensors: tuple[str, ...] = ()  # those matching these patterns; else the largest 6
 
     def validate(self) -> Options:
         """Check every option up front, so a bad one fails before any work is done."""
@@ -47,7 +50,8 @@ class Options:
                       seed=self.seed, workers=self.workers, min_n_weights=self.min_n_weights)
         groups.check_group_size(self.group_size, self.global_clusters)
         patterns = tuple(p.strip() for p in self.whitelisted if p and p.strip())
-        return replace(self, whitelisted=patterns)
+        shown = tuple(p.strip() for p in self.figure_tensors if p and p.strip())
+        return replace(self, whitelisted=patterns, figure_tensors=shown)
 
 
 @dataclass
@@ -286,6 +290,9 @@ def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
     for job in jobs:
         if job.new is not None:  # written back as tensor_content
             job.row.bytes_after = job.info.n_elements * dtypes.lookup(job.info.dtype).itemsize
+    if options.figure_data:
+        add_figure_data(graph_def, rows, {job.ref.name: job.new for job in jobs
+                                          if job.new is not None}, options, lifted)
     rows.sort(key=lambda row: row.name)
     report = Report(tensors=rows, n_clusters=options.n_clusters,
                     global_clusters=options.global_clusters, method=options.method,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["MinigraphError", "DecodeError", "GraphError", "ClusteringError", "BundleError",
-           "SavedModelError"]
+           "SavedModelError", "PlotError"]
 
 
 class MinigraphError(ValueError):
@@ -28,3 +28,7 @@ class BundleError(MinigraphError):
 
 class SavedModelError(MinigraphError):
     """A directory is not a SavedModel minigraph can read, or its output cannot be written."""
+
+
+class PlotError(MinigraphError):
+    """A figure cannot be drawn: matplotlib is missing, or the output or tensors asked are wrong."""

@@ -159,6 +159,7 @@ class TensorReport:
     palette_skipped: str | None = None  # why a clustered tensor stayed in the values form
     group_size: int | None = None  # channels per codebook, when clustered group by group
     groups: int | None = None  # codebooks of the tensor (groups of its last axis)
+    figure: dict[str, Any] | None = None  # plot data (compress.Options.figure_data); see plotdata
 
     @property
     def clustered(self) -> bool:
@@ -198,6 +199,8 @@ class Report:
             item = asdict(row)
             item["shape"] = list(row.shape)
             item["clustered"] = row.clustered
+            if item["figure"] is None:  # only a run asked for figure data has the key
+                del item["figure"]
             rows.append({k: _finite(v) for k, v in item.items()})
         clustered = self.clustered
         return {

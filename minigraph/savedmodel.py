@@ -29,7 +29,8 @@ from .report import FORMAT_VERSION, Report, TensorReport, inspect_dict
 from .summary import summarize_graph
 from .schema import GraphDef, SavedModel, TensorProto
 
-__all__ = ["compress_savedmodel", "inspect_savedmodel", "read_savedmodel", "SAVED_MODEL",
+__all__ = ["compress_savedmodel", "inspect_savedmodel", "plan_savedmodel", "read_savedmodel",
+           "SAVED_MODEL",
            "VARIABLES_PREFIX", "FINGERPRINT"]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -126,7 +127,7 @@ def _add_variables(graph: GraphDef, bundle: Bundle
     return lifted, others, added
 
 
-def _plan(saved_model: SavedModel, bundle: Bundle | None, options: Options,
+def plan_savedmodel(saved_model: SavedModel, bundle: Bundle | None, options: Options,
           progress: Progress | None = None
           ) -> tuple[Report, list[tuple[GraphDef, str, list[Change]]], dict[str, Any]]:
     """Plan every meta graph; variables join the first one's planning as extra Consts.
@@ -311,7 +312,7 @@ def compress_savedmodel(src: PathLike, dst: PathLike, options: Options | None = 
     options = (options or Options()).validate()
     _check_paths(src, dst, force)
     saved_model, bundle = read_savedmodel(src)
-    report, per_graph, variable_changes = _plan(saved_model, bundle, options, progress)
+    report, per_graph, variable_changes = plan_savedmodel(saved_model, bundle, options, progress)
     consts = _apply_consts(saved_model, report, per_graph, options.palettize)
     del per_graph
     if options.palettize:  # variables live in the checkpoint, which has no graph to decode them

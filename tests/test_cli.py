@@ -397,3 +397,26 @@ def test_expand_usage_and_errors(tmp_path, capsys):
     assert main(["expand", "-o", "x.pb", "a.pb", "b.pb"]) == 2
     assert main(["expand", str(tmp_path / "missing.pb")]) == 1
     assert "missing.pb: cannot read" in capsys.readouterr().err
+
+
+# ---- pictures ----------------------------------------------------------------------------------
+
+def test_plot_subcommand_and_compress_with_plot_write_figures(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="needs the plot extra: pip install '.[plot]'")
+    model = _copy(tmp_path, "cnn_digits.pb")
+    assert main(["plot", str(model), "-k", "16", "-o", str(tmp_path / "fig.svg")]) == 0
+    svg = (tmp_path / "fig.svg").read_text()
+    assert "dense1/MatMul" in svg and svg.startswith("<?xml")
+    assert main([str(model), "-k", "16", "--plot", str(tmp_path / "run.png"), "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out.split("\n", 1)[1])["files"][0]
+    assert entry["figure"] == str(tmp_path / "run.png")
+    assert (tmp_path / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "cnn_digits.pb.min").is_file()
+
+
+@pytest.mark.parametrize("args", [["plot", "m.pb", "-o", "x.gif"], ["m.pb", "--plot", "x.jpg"],
+                                  ["a.pb", "b.pb", "--plot", "x.png"], ["plot"]])
+def test_plot_usage_errors_exit_2_before_reading(args, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    assert list(tmp_path.iterdir()) == []
