@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,10 @@ __all__ = ["TensorInfo", "describe", "to_array", "stored_values", "from_array", 
 
 _BF16 = 14
 _STRING = 7
+# TensorFlow's shape limits (tensorflow/core/framework/tensor_shape.h: MaxDimensions is 254,
+# and element counts are int64, checked for overflow when a shape is built).
+_MAX_RANK = 254
+_MAX_ELEMENTS = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -40,14 +45,22 @@ class TensorInfo:
     max_distinct: int
 
 
-def _shape(tensor: TensorProto) -> tuple[int, ...]:
+def _shape(tensor: TensorProto) -> tuple[tuple[int, ...], int]:
+    """The shape and its element count, counted exactly and held to TensorFlow's limits."""
     shape_proto = tensor.tensor_shape
     if shape_proto.unknown_rank:
         raise DecodeError("tensor shape has unknown rank")
+    if len(shape_proto.dim) > _MAX_RANK:
+        raise DecodeError(f"tensor shape has {len(shape_proto.dim)} dimensions, more than "
+                          f"TensorFlow's {_MAX_RANK}")
     shape = tuple(int(d.size) for d in shape_proto.dim)
     if any(d < 0 for d in shape):
         raise DecodeError(f"tensor shape {list(shape)} has a negative dimension")
-    return shape
+    n_elements = math.prod(shape)  # Python integers: exact, no int64 wrap-around
+    if n_elements > _MAX_ELEMENTS:
+        raise DecodeError(f"tensor shape {list(shape)} has {n_elements} elements, more than "
+                          f"TensorFlow can count (2**63 - 1)")
+    return shape, n_elements
 
 
 def _n_stored(tensor: TensorProto, info: DTypeInfo) -> int:
@@ -76,7 +89,8 @@ def describe(tensor: TensorProto, content: bytes | memoryview | None = None) -> 
     Raises
     ------
     DecodeError
-        Unknown or unrepresentable dtype, negative dimension, ``tensor_content`` whose length is not
+        Unknown or unrepresentable dtype, negative dimension, more than 254 dimensions or
+        2**63 - 1 elements, ``tensor_content`` whose length is not
         elements × item size, more stored values than elements, a string tensor in ``tensor_content``.
     """
     return _describe(tensor, tensor.tensor_content if content is None else content)
@@ -85,8 +99,7 @@ def describe(tensor: TensorProto, content: bytes | memoryview | None = None) -> 
 def _describe(tensor: TensorProto, content: bytes | memoryview) -> TensorInfo:
     """:func:`describe`, given ``tensor.tensor_content`` (reading it copies the bytes)."""
     info = dtypes.lookup(tensor.dtype)
-    shape = _shape(tensor)
-    n_elements = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    shape, n_elements = _shape(tensor)
     if content:
         if info.enum == _STRING:
             raise DecodeError("a DT_STRING tensor cannot be stored in tensor_content")

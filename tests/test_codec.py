@@ -208,3 +208,35 @@ def test_every_fixture_const_decodes_to_tensorflows_bytes(model, expected):
         got = seen[name]
         assert (got["dtype"], got["shape"]) == (fact["dtype"], fact["shape"]), name
         assert got["sha256"] == fact["sha256"], f"{model}: {name} decodes differently from TF"
+
+
+def _declared(dims: list[int], **fields) -> TensorProto:
+    tensor = TensorProto(dtype=1, **fields)
+    for size in dims:
+        tensor.tensor_shape.dim.add(size=size)
+    return tensor
+
+
+@pytest.mark.parametrize("dims, count", [
+    ([2**32, 2**32], 2**64),             # wraps to 0 in int64
+    ([2**32 + 1, 2**32], 2**64 + 2**32),  # wraps to 2**32, a plausible size
+    ([2**62, 2], 2**63),                  # one past int64's largest value
+])
+def test_shapes_whose_element_count_overflows_int64_are_refused(dims, count):
+    tensor = _declared(dims, float_val=[1.0, 2.0])
+    with pytest.raises(DecodeError, match=f"has {count} elements"):
+        codec.describe(tensor)
+    with pytest.raises(DecodeError):
+        to_array(tensor)
+
+
+def test_the_largest_int64_element_count_is_accepted_as_a_splat():
+    # 3 × 3074457345618258602 = 2**63 - 2 (by hand), just within int64.
+    info = codec.describe(_declared([3, 3074457345618258602], float_val=[0.5]))
+    assert (info.n_elements, info.encoding) == (2**63 - 2, "splat")
+
+
+def test_rank_is_held_to_tensorflows_254_dimensions():
+    assert codec.describe(_declared([1] * 254)).n_elements == 1
+    with pytest.raises(DecodeError, match="255 dimensions"):
+        codec.describe(_declared([1] * 255))
