@@ -97,7 +97,14 @@ def parse_graph_lifted(data: bytes) -> tuple[GraphDef, dict[bytes, memoryview]]:
         skeleton, lifted = lift_tensor_contents(data)
     except GraphError:
         return parse_graph(data, text=False), {}  # the plain parse says what is wrong
-    return parse_graph(skeleton, text=False), lifted
+    graph_def = parse_graph(skeleton, text=False)
+    if lifted:
+        # Protobuf keeps only the last of a repeated singular field (tensor_content twice, two
+        # "value" entries of one attr map, a oneof set twice): a marker in a dropped copy names
+        # no payload of the parsed graph. The skeleton is small, so checking costs little.
+        kept = graph_def.SerializeToString()
+        lifted = {marker: view for marker, view in lifted.items() if marker in kept}
+    return graph_def, lifted
 
 
 def read_graph(path: PathLike) -> GraphDef:
