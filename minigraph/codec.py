@@ -14,7 +14,7 @@ from .errors import DecodeError
 from .schema import TensorProto
 
 __all__ = ["TensorInfo", "describe", "to_array", "stored_values", "from_array", "set_values",
-           "content_of", "set_placeholder",
+           "content_of", "set_placeholder", "round_to_dtype",
            "bfloat16_to_float32", "float32_to_bfloat16"]
 
 _BF16 = 14
@@ -145,6 +145,27 @@ def float32_to_bfloat16(values: npt.ArrayLike) -> npt.NDArray[np.uint16]:
         truncated = bits[nan] >> 16
         rounded[nan] = truncated | np.where((truncated & 0x7F) == 0, 0x40, 0)
     return rounded.astype(np.uint16)
+
+
+def round_to_dtype(values: npt.ArrayLike, dtype: int) -> npt.NDArray[np.float64]:
+    """Values as a float DataType stores them (round to nearest, ties to even), as float64.
+
+    Values beyond the type's range become ±Inf: callers test ``np.isfinite`` on the result.
+
+    Raises
+    ------
+    DecodeError
+        If ``dtype`` is not a float type.
+    """
+    info = dtypes.lookup(dtype)
+    if not info.is_float:
+        raise DecodeError(f"round_to_dtype takes a float dtype, got {info.name}")
+    wide = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore"):  # out of range: ±Inf, as documented
+        if info.enum == _BF16:  # to float32 first, then to 16 bits
+            return bfloat16_to_float32(float32_to_bfloat16(wide.astype(np.float32))).astype(
+                np.float64)
+        return wide.astype(info.array).astype(np.float64)
 
 
 def _stored_values(tensor: TensorProto, info: DTypeInfo) -> np.ndarray:
