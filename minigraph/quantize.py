@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import threading
 from dataclasses import dataclass
@@ -606,7 +607,8 @@ def _label(flat: np.ndarray, thresholds: np.ndarray, k: int, kernels: ModuleType
     for start in range(0, flat.size, _CHUNK):
         part = flat[start : start + _CHUNK]
         chunk = buffer[: part.size]
-        chunk[:] = part
+        with np.errstate(invalid="ignore"):  # widening a signalling NaN raises the flag
+            chunk[:] = part
         kernels.assign_labels(chunk, padded, labels[start : start + part.size])
     return labels
 
@@ -647,6 +649,7 @@ def substitute(values: np.ndarray, labels: np.ndarray,
     sse, signal, worst, count = kernels.apply_codebook(source, labels, book.astype(wide), new,
                                                        used)
     new = new.astype(values.dtype, copy=False)
-    sqnr = float(10.0 * np.log10(signal / sse)) if sse > 0 and signal > 0 else None
+    # Logarithms taken apart: the ratio of a subnormal signal to a large error underflows to 0.
+    sqnr = 10.0 * (math.log10(signal) - math.log10(sse)) if sse > 0 and signal > 0 else None
     distinct = int(np.unique(book[used.astype(bool)]).size)
     return new, Errors(sse / count if count else 0.0, worst, sqnr, distinct)

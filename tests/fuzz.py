@@ -7,6 +7,15 @@ tests/bench/fuzz_long.py for ten thousand cases and more.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import traceback
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
 
 # --- protobuf wire format (field numbers are TensorFlow's, see proto/) -----------------------
 
@@ -36,11 +45,355 @@ def attr_entry(key: bytes, attr_value: bytes) -> bytes:
     return ld(5, ld(1, key) + ld(2, attr_value))
 
 
+def node_def(name: bytes, op: bytes, *fields: bytes) -> bytes:
+    """A NodeDef: name (1), op (2), then ``fields`` as given."""
+    return ld(1, name) + ld(2, op) + b"".join(fields)
+
+
 def node(name: bytes, op: bytes, *fields: bytes) -> bytes:
-    """A GraphDef.node field (1) holding a NodeDef: name 1, op 2, then ``fields`` as given."""
-    return ld(1, ld(1, name) + ld(2, op) + b"".join(fields))
+    """A GraphDef.node field (1) holding a NodeDef."""
+    return ld(1, node_def(name, op, *fields))
 
 
 def const(name: bytes, tensor: bytes, op: bytes = b"Const") -> bytes:
     """A Const node whose attr "value" holds the serialized TensorProto ``tensor`` (field 8)."""
     return node(name, op, attr_entry(b"value", ld(8, tensor)))
+
+
+# --- hostile values ------------------------------------------------------------------------
+
+# Largest finite value and smallest subnormal of each float DataType (from the formats'
+# exponent and mantissa widths: IEEE half/single/double, bfloat16 = single's top 16 bits).
+FLOAT_LIMITS = {19: (65504.0, 2.0**-24), 14: (3.3895313892515355e38, 2.0**-133),
+                1: (3.4028234663852886e38, 2.0**-149), 2: (1.7976931348623157e308, 5e-324)}
+STORAGE = {19: "<f2", 14: "<f4", 1: "<f4", 2: "<f8"}  # the float32 of bfloat16 is narrowed
+VALUE_MODES = ("normal", "near_max", "denormal", "signed_zero", "all_nan", "all_inf",
+               "sprinkled", "few", "huge", "mixed_scale")
+
+
+def hostile_values(rng, enum: int, n: int):
+    """``n`` float values for a float DataType, drawn in one of VALUE_MODES (float64 array)."""
+    big, tiny = FLOAT_LIMITS[enum]
+    mode = VALUE_MODES[rng.integers(len(VALUE_MODES))]
+    signs = rng.choice([-1.0, 1.0], n)
+    if mode == "near_max":
+        values = big * (1 - rng.random(n) * 10.0 ** -rng.integers(1, 6)) * signs
+    elif mode == "denormal":
+        values = tiny * rng.integers(0, 300, n) * signs
+    elif mode == "signed_zero":
+        values = np.where(rng.random(n) < 0.5, -0.0, 0.0)
+        values[rng.random(n) < 0.1] = 1.0
+    elif mode == "all_nan":
+        values = np.full(n, np.nan)
+    elif mode == "all_inf":
+        values = np.inf * signs
+    elif mode == "few":
+        values = rng.choice(rng.standard_normal(rng.integers(1, 6)), n)
+    elif mode == "huge":
+        values = rng.standard_normal(n) * 10.0 ** rng.integers(100, 300)
+    elif mode == "mixed_scale":
+        values = rng.standard_normal(n) * 10.0 ** rng.integers(-40, 40, n).astype(float)
+    else:
+        values = rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3)
+    if mode in ("sprinkled", "near_max", "huge", "mixed_scale"):
+        for special in (np.nan, np.inf, -np.inf, -0.0):
+            values[rng.random(n) < 0.02] = special
+    return values
+
+
+def _storage_bytes(values, enum: int) -> bytes:
+    """Little-endian bytes of float values as ``enum`` stores them (bfloat16 truncated)."""
+    with np.errstate(all="ignore"):  # overflow to ±Inf is part of the test
+        narrow = np.asarray(values).astype(STORAGE[enum])
+    if enum == 14:
+        return (narrow.view("<u4") >> 16).astype("<u2").tobytes()
+    return narrow.tobytes()
+
+
+_FIELDS = {1: 5, 2: 6, 14: 13, 19: 13}  # float_val, double_val, half_val (TensorProto fields)
+
+
+def _typed_list(values, enum: int) -> bytes:
+    """The packed typed-value field holding ``values`` (half/bfloat16 as int32 varints)."""
+    raw = _storage_bytes(values, enum)
+    if enum in (14, 19):
+        raw = b"".join(varint(v) for v in np.frombuffer(raw, "<u2").tolist())
+    return ld(_FIELDS[enum], raw)
+
+
+def _shape(dims) -> bytes:
+    return ld(2, b"".join(ld(2, vi(1, d)) for d in dims))
+
+
+def _hostile_shape(rng, n: int) -> tuple[list[int], bytes]:
+    """A shape of ``n`` elements, or (one time in five) one TensorFlow would refuse or that
+    declares far more than is stored: negative, huge, int64-overflowing, unknown rank, rank 255."""
+    if rng.random() > 0.2:
+        dims = [n] if rng.random() < 0.6 else [1, n] if n else [0, 3]
+        return dims, _shape(dims)
+    choice = rng.integers(7)
+    dims = [[-1, n], [2**40], [2**32, 2**32], [2**31, 2**32], [1] * 255, [2**28], [0, 2**62]][choice]
+    extra = ld(2, vi(3, 1)) if rng.random() < 0.2 else b""  # unknown_rank = true
+    return dims, _shape(dims) + extra
+
+
+def float_tensor(rng, enum: int) -> bytes:
+    """A serialized float TensorProto in a random encoding, sometimes inconsistent."""
+    n = int(rng.choice([0, 1, 3, 200, 256, 257, 1000, 3000]))
+    dims, shape = _hostile_shape(rng, n)
+    values = hostile_values(rng, enum, n)
+    head = vi(1, enum) + shape
+    encoding = rng.choice(["content", "content", "list", "padded", "splat", "zeros", "bad"])
+    if encoding == "content" and n:
+        return head + ld(4, _storage_bytes(values, enum))
+    if encoding == "list" and n:
+        return head + _typed_list(values, enum)
+    if encoding == "padded" and n > 2:
+        return head + _typed_list(values[: rng.integers(2, n)], enum)
+    if encoding == "splat" and n:
+        return head + _typed_list(values[:1], enum)
+    if encoding == "bad" and n:  # content a few bytes off, or more values than elements
+        if rng.random() < 0.5:
+            return head + ld(4, _storage_bytes(values, enum)[: -int(rng.integers(1, 3))])
+        return head + _typed_list(np.concatenate([values, values[:2]]), enum)
+    return head
+
+
+def other_tensor(rng) -> bytes:
+    """A TensorProto of any DataType number (integer, string, complex, unknown, reference,
+    huge), its payload sometimes of another type than its dtype says."""
+    enum = int(rng.choice([0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 17, 18, 20, 21, 22, 23, 24, 29, 101,
+                           119, 201, 100100, 2**31 - 1]))
+    n = int(rng.integers(0, 400))
+    dims, shape = _hostile_shape(rng, n)
+    payload = rng.integers(-2**31, 2**31, n)
+    field = int(rng.choice([4, 5, 7, 8, 9, 10, 12, 13]))
+    if field == 4:
+        body = ld(4, rng.bytes(n * int(rng.choice([1, 2, 4, 8, 16]))))
+    elif field == 8:
+        body = b"".join(ld(8, rng.bytes(int(rng.integers(0, 9)))) for _ in range(n))
+    else:
+        body = ld(field, b"".join(varint(int(v)) for v in payload)) if field in (7, 10, 13) \
+            else ld(field, rng.bytes(n * (8 if field == 12 else 4)))
+    return vi(1, enum) + shape + body
+
+
+def _const_node(rng, name: bytes) -> bytes:
+    """A Const (sometimes HostConst) NodeDef, with the odd structural defect or repeated field."""
+    float_enum = int(rng.choice([1, 1, 2, 14, 19]))
+    tensor = float_tensor(rng, float_enum) if rng.random() < 0.8 else other_tensor(rng)
+    op = b"HostConst" if rng.random() < 0.1 else b"Const"
+    roll = rng.random()
+    if roll < 0.03:
+        return node_def(name, op)  # no value attr
+    if roll < 0.06:  # value attr of the wrong kind: a string, or a list of tensors
+        return node_def(name, op, attr_entry(b"value", ld(2, b"x") if rng.random() < 0.5
+                                         else ld(1, ld(8, tensor))))
+    if roll < 0.10:  # the payload field repeated: protobuf keeps the last copy
+        tensor += ld(4, rng.bytes(len(tensor)))
+    if roll < 0.13:  # the tensor field or the whole value entry repeated
+        return node_def(name, op, attr_entry(b"value", ld(8, tensor) + ld(8, float_tensor(rng, 1))))
+    if roll < 0.16:
+        return node_def(name, op, attr_entry(b"value", ld(8, float_tensor(rng, float_enum))),
+                    attr_entry(b"value", ld(8, tensor)))
+    if roll < 0.18:  # the op repeated after the attrs: the last one counts
+        return node_def(name, op, attr_entry(b"value", ld(8, tensor)), ld(2, b"Identity"))
+    dtype_attr = attr_entry(b"dtype", vi(6, float_enum)) if rng.random() < 0.5 else b""
+    return node_def(name, op, dtype_attr, attr_entry(b"value", ld(8, tensor)))
+
+
+_NAMES = [b"w", b"dense/kernel", b"a\nminigraph: error: forged", b"\x1b[2K", b"\xc3\xa9",
+          b"", b"b'q\"", b"x" * 300]
+
+
+def _name(rng, index: int) -> bytes:
+    if rng.random() < 0.1:
+        return _NAMES[rng.integers(len(_NAMES))]  # odd, empty or duplicate names
+    return b"c%d" % index
+
+
+def generated_graph(rng) -> bytes:
+    """A binary GraphDef of hostile Consts in the main graph and in a function library."""
+    parts = []
+    names = [_name(rng, i) for i in range(int(rng.integers(1, 6)))]
+    for name in names:
+        parts.append(ld(1, _const_node(rng, name)))
+    if names and rng.random() < 0.5:
+        source = names[-1] if rng.random() < 0.9 else b"missing"
+        parts.append(node(b"out", b"Identity", ld(3, source)))
+    if rng.random() < 0.3:  # a library: many functions, each holding Consts
+        functions = []
+        for f in range(int(rng.integers(1, 40))):
+            signature = ld(1, ld(1, b"f%d" % (f % 5 if rng.random() < 0.1 else f)))
+            body = b"".join(ld(3, _const_node(rng, _name(rng, i)))
+                            for i in range(int(rng.integers(0, 3))))
+            functions.append(ld(1, signature + body))
+        parts.append(ld(2, b"".join(functions)))
+    return b"".join(parts)
+
+
+def mutated(rng, data: bytes) -> bytes:
+    """``data`` with a few random byte-level edits: flips, overwrites, inserts, deletions,
+    duplicated or cut ranges."""
+    buf = bytearray(data)
+    for _ in range(int(rng.integers(1, 6))):
+        if not buf:
+            break
+        at = int(rng.integers(len(buf)))
+        kind = rng.integers(6)
+        if kind == 0:
+            buf[at] ^= 1 << int(rng.integers(8))
+        elif kind == 1:
+            buf[at] = int(rng.choice([0, 0x7F, 0x80, 0xFF, int(rng.integers(256))]))
+        elif kind == 2:
+            buf[at:at] = rng.bytes(int(rng.integers(1, 9)))
+        elif kind == 3:
+            del buf[at:at + int(rng.integers(1, 17))]
+        elif kind == 4:
+            end = min(len(buf), at + int(rng.integers(1, 64)))
+            buf[end:end] = buf[at:end]
+        else:
+            del buf[at:]
+    return bytes(buf)
+
+
+# --- cases, the CLI in-process, and its promises ---------------------------------------------
+
+FIXTURE_FILES = sorted((Path(__file__).parent / "fixtures").glob("*.pb"))
+
+
+@dataclass(frozen=True)
+class Case:
+    """One fuzz case: the input file's bytes and the compress options to run it with."""
+
+    seed: int
+    data: bytes
+    options: tuple[str, ...]
+
+
+def make_case(seed: int) -> Case:
+    """The case for a seed: a generated GraphDef (sometimes mutated) or a mutated fixture."""
+    rng = np.random.default_rng(seed)
+    roll = rng.random()
+    if roll < 0.3:
+        data = mutated(rng, FIXTURE_FILES[rng.integers(len(FIXTURE_FILES))].read_bytes())
+    else:
+        data = generated_graph(rng)
+        if roll < 0.4:
+            data = mutated(rng, data)
+    options = ["-k", str(rng.choice([1, 2, 3, 4, 16, 256]))]
+    if rng.random() < 0.35:
+        options.append("--global_clusters")
+    options += ["--min-n-weights", str(rng.choice([0, 1, 256]))]
+    options += ["--method", str(rng.choice(["auto", "auto", "lloyd", "optimal"]))]
+    options += ["--init", str(rng.choice(["auto", "linear", "density", "kmeans++", "random"]))]
+    return Case(seed, data, tuple(options))
+
+
+def run_cli(argv: list[str]) -> tuple[int | None, str, str, str | None]:
+    """``minigraph.cli.main(argv)`` in this process with warnings turned into errors.
+
+    Returns (exit code, stdout, stderr, the exception that escaped main formatted, or None).
+    """
+    from minigraph.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        warnings.simplefilter("error")
+        try:
+            code = main(argv)
+        except BaseException:  # noqa: B036 - SystemExit or a warning escaping is a finding too
+            return None, out.getvalue(), err.getvalue(), traceback.format_exc()
+    return code, out.getvalue(), err.getvalue(), None
+
+
+def stream_problems(code: int | None, err: str, crash: str | None) -> list[str]:
+    """Broken promises of the exit code and stderr: exit 0/1/2, no traceback, no warning on a
+    success, exactly one ``minigraph: error:`` line on a failure."""
+    if crash is not None:
+        return ["traceback: " + crash.strip().splitlines()[-1]]
+    if "Traceback" in err:
+        return ["traceback on stderr"]
+    if code not in (0, 1, 2):
+        return [f"exit code {code}"]
+    lines = err.splitlines()
+    if code == 0 and err:
+        return [f"stderr on success: {err[:200]!r}"]
+    if code and (len(lines) != 1 or not lines[0].startswith("minigraph: error: ")):
+        return [f"stderr on failure is not one error line: {err[:300]!r}"]
+    return []
+
+
+def _float_bits(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values).reshape(-1).view(f"u{values.dtype.itemsize}")
+
+
+def _tensor_problems(name: str, old: np.ndarray, new: np.ndarray, k: int,
+                     global_clusters: bool) -> list[str]:
+    if new.dtype != old.dtype or new.shape != old.shape:
+        return [f"{name!r}: {old.dtype}{old.shape} became {new.dtype}{new.shape}"]
+    if old.dtype.kind != "f":
+        return [f"{name!r}: a {old.dtype} tensor was changed"]
+    finite = np.isfinite(old.reshape(-1))
+    flat = new.reshape(-1)
+    problems = []
+    if not (_float_bits(old)[~finite] == _float_bits(new)[~finite]).all():
+        problems.append(f"{name!r}: NaN/Inf not kept bit for bit")
+    if not np.isfinite(flat[finite]).all():
+        problems.append(f"{name!r}: a finite value became non-finite")
+    if not global_clusters and finite.any():
+        if len(set(flat[finite].tolist())) > k:
+            problems.append(f"{name!r}: more than {k} distinct values")
+        lo, hi = old.reshape(-1)[finite].min(), old.reshape(-1)[finite].max()
+        if flat[finite].min() < lo or flat[finite].max() > hi:
+            problems.append(f"{name!r}: values outside the original range")
+    return problems
+
+
+def output_problems(data: bytes, out_path: Path, k: int, global_clusters: bool) -> list[str]:
+    """Broken promises of a successful compression: the output re-reads, holds the same nodes,
+    changes only float Const values, keeps NaN/Inf bit for bit, makes no finite value
+    non-finite, and holds at most k values per tensor (per graph with a global codebook)."""
+    from minigraph import read_graph, to_array
+    from minigraph.graph import iter_consts
+    from minigraph.schema import GraphDef
+
+    try:
+        after = read_graph(out_path)
+    except Exception as exc:  # noqa: BLE001 - any failure to re-read is the finding
+        return [f"output does not re-read: {exc}"]
+    before = GraphDef.FromString(data)
+    if [(n.name, n.op) for n in before.node] != [(n.name, n.op) for n in after.node]:
+        return ["nodes differ"]
+    problems, pooled = [], set()
+    for old, new in zip(iter_consts(before), iter_consts(after)):
+        if old.tensor == new.tensor:
+            continue
+        old_values, new_values = to_array(old.tensor), to_array(new.tensor)
+        problems += _tensor_problems(old.name, old_values, new_values, k, global_clusters)
+        flat = new_values.reshape(-1)
+        pooled |= set(flat[np.isfinite(flat)].tolist()) if flat.dtype.kind == "f" else set()
+    if global_clusters and len(pooled) > k:
+        problems.append(f"{len(pooled)} distinct values in the graph for k={k}")
+    return problems
+
+
+def check_case(case: Case, workdir: Path) -> list[str]:
+    """Run ``minigraph inspect FILE`` and ``minigraph OPTIONS FILE`` on one case; every broken
+    promise, each prefixed by the command it broke."""
+    path = workdir / "case.pb"
+    out_path = workdir / "case.pb.min"
+    out_path.unlink(missing_ok=True)
+    path.write_bytes(case.data)
+    code, _, err, crash = run_cli(["inspect", str(path)])
+    problems = ["inspect: " + p for p in stream_problems(code, err, crash)]
+    code, _, err, crash = run_cli([*case.options, "-q", str(path)])
+    problems += ["compress: " + p for p in stream_problems(code, err, crash)]
+    if path.read_bytes() != case.data:
+        problems.append("compress: the input file changed")
+    if code == 0 and not problems:
+        k = int(case.options[case.options.index("-k") + 1])
+        found = output_problems(case.data, out_path, k, "--global_clusters" in case.options)
+        problems += ["corruption: " + p for p in found]
+    return problems

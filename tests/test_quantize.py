@@ -356,3 +356,22 @@ def test_labels_by_bin_table_equal_labels_by_search(values, thresholds):
     with mock.patch.object(quantize, "_BINNED_MIN", 1 << 62):
         search = quantize._label(values, thresholds, k, kernels)
     assert np.array_equal(table, search)
+
+
+@pytest.mark.filterwarnings("error")
+def test_signalling_nans_are_labelled_without_a_floating_point_warning():
+    # 0x7F800001 is a signalling NaN (quiet bit clear): widening it to float64 raises "invalid".
+    values = np.array([0x3F800000, 0x7F800001, 0x40000000, 0x40400000], np.uint32).view(np.float32)
+    result = cluster(values, 2)
+    assert result.centroids.size == 2
+
+
+@pytest.mark.filterwarnings("error")
+def test_sqnr_of_a_subnormal_signal_is_finite_and_warning_free():
+    from minigraph.quantize import substitute
+
+    # By hand: signal = 2 × (1e-160)² = 2e-320 (subnormal), sse = 2 × (1e150)² = 2e300; their
+    # ratio underflows to 0, yet the SQNR is 10 × log10(1e-620) = -6200 dB.
+    values = np.array([1e-160, 1e-160])
+    _, errors = substitute(values, np.zeros(2, np.uint8), np.array([1e150]))
+    assert errors.sqnr_db == pytest.approx(-6200, rel=1e-6)
