@@ -68,13 +68,16 @@ FLOAT_LIMITS = {19: (65504.0, 2.0**-24), 14: (3.3895313892515355e38, 2.0**-133),
                 1: (3.4028234663852886e38, 2.0**-149), 2: (1.7976931348623157e308, 5e-324)}
 STORAGE = {19: "<f2", 14: "<f4", 1: "<f4", 2: "<f8"}  # the float32 of bfloat16 is narrowed
 VALUE_MODES = ("normal", "near_max", "denormal", "signed_zero", "all_nan", "all_inf",
-               "sprinkled", "few", "huge", "mixed_scale")
+               "sprinkled", "few", "huge", "mixed_scale", "above_narrower", "near_max")
+# Beside a narrower type near its own largest value, a wider one just above it shares a
+# global codebook's top cluster: half's 65504 for float and bfloat16, float's for double.
+_NARROWER_MAX = {1: [65504.0, 3.3895313892515355e38], 14: [65504.0], 2: [3.4028234663852886e38]}
 
 
-def hostile_values(rng, enum: int, n: int):
-    """``n`` float values for a float DataType, drawn in one of VALUE_MODES (float64 array)."""
+def hostile_values(rng, enum: int, n: int, modes: tuple[str, ...] = VALUE_MODES):
+    """``n`` float values for a float DataType, drawn in one of ``modes`` (float64 array)."""
     big, tiny = FLOAT_LIMITS[enum]
-    mode = VALUE_MODES[rng.integers(len(VALUE_MODES))]
+    mode = modes[rng.integers(len(modes))]
     signs = rng.choice([-1.0, 1.0], n)
     if mode == "near_max":
         values = big * (1 - rng.random(n) * 10.0 ** -rng.integers(1, 6)) * signs
@@ -89,6 +92,9 @@ def hostile_values(rng, enum: int, n: int):
         values = np.inf * signs
     elif mode == "few":
         values = rng.choice(rng.standard_normal(rng.integers(1, 6)), n)
+    elif mode == "above_narrower" and enum in _NARROWER_MAX:
+        edge = float(rng.choice(_NARROWER_MAX[enum]))
+        values = np.minimum(edge * (1 + rng.random(n) * 10.0 ** -rng.integers(0, 4)), big) * signs
     elif mode == "huge":
         values = rng.standard_normal(n) * 10.0 ** rng.integers(100, 300)
     elif mode == "mixed_scale":
@@ -125,10 +131,10 @@ def _shape(dims) -> bytes:
     return ld(2, b"".join(ld(2, vi(1, d)) for d in dims))
 
 
-def _hostile_shape(rng, n: int) -> tuple[list[int], bytes]:
-    """A shape of ``n`` elements, or (one time in five) one TensorFlow would refuse or that
+def _hostile_shape(rng, n: int, hostility: float) -> tuple[list[int], bytes]:
+    """A shape of ``n`` elements, or (with probability ``hostility``) one TensorFlow would refuse or that
     declares far more than is stored: negative, huge, int64-overflowing, unknown rank, rank 255."""
-    if rng.random() > 0.2:
+    if rng.random() >= hostility:
         dims = [n] if rng.random() < 0.6 else [1, n] if n else [0, 3]
         return dims, _shape(dims)
     choice = rng.integers(7)
@@ -137,13 +143,15 @@ def _hostile_shape(rng, n: int) -> tuple[list[int], bytes]:
     return dims, _shape(dims) + extra
 
 
-def float_tensor(rng, enum: int) -> bytes:
+def float_tensor(rng, enum: int, hostility: float = 0.2,
+                 modes: tuple[str, ...] = VALUE_MODES) -> bytes:
     """A serialized float TensorProto in a random encoding, sometimes inconsistent."""
     n = int(rng.choice([0, 1, 3, 200, 256, 257, 1000, 3000]))
-    dims, shape = _hostile_shape(rng, n)
-    values = hostile_values(rng, enum, n)
+    dims, shape = _hostile_shape(rng, n, hostility)
+    values = hostile_values(rng, enum, n, modes)
     head = vi(1, enum) + shape
-    encoding = rng.choice(["content", "content", "list", "padded", "splat", "zeros", "bad"])
+    encoding = rng.choice(["content", "content", "list", "padded", "splat", "zeros"])
+    encoding = "bad" if rng.random() < hostility / 2 else encoding
     if encoding == "content" and n:
         return head + ld(4, _storage_bytes(values, enum))
     if encoding == "list" and n:
@@ -159,13 +167,23 @@ def float_tensor(rng, enum: int) -> bytes:
     return head
 
 
-def other_tensor(rng) -> bytes:
+# Bytes per element of the non-float DataTypes numpy holds (TensorFlow's types.proto numbers).
+_ITEM_BYTES = {3: 4, 4: 1, 5: 2, 6: 1, 8: 8, 9: 8, 10: 1, 11: 1, 17: 2, 18: 16, 22: 4, 23: 8}
+
+
+def other_tensor(rng, hostility: float = 0.2) -> bytes:
     """A TensorProto of any DataType number (integer, string, complex, unknown, reference,
     huge), its payload sometimes of another type than its dtype says."""
     enum = int(rng.choice([0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 17, 18, 20, 21, 22, 23, 24, 29, 101,
                            119, 201, 100100, 2**31 - 1]))
     n = int(rng.integers(0, 400))
-    dims, shape = _hostile_shape(rng, n)
+    dims, shape = _hostile_shape(rng, n, hostility)
+    if rng.random() >= hostility:  # consistent: raw content of the right length, or strings
+        width = _ITEM_BYTES.get(enum)
+        if width is None:
+            enum = 7
+            return vi(1, 7) + shape + b"".join(ld(8, rng.bytes(3)) for _ in range(n))
+        return vi(1, enum) + shape + (ld(4, rng.bytes(n * width)) if n else b"")
     payload = rng.integers(-2**31, 2**31, n)
     field = int(rng.choice([4, 5, 7, 8, 9, 10, 12, 13]))
     if field == 4:
@@ -178,12 +196,13 @@ def other_tensor(rng) -> bytes:
     return vi(1, enum) + shape + body
 
 
-def _const_node(rng, name: bytes) -> bytes:
+def _const_node(rng, name: bytes, hostility: float, modes: tuple[str, ...]) -> bytes:
     """A Const (sometimes HostConst) NodeDef, with the odd structural defect or repeated field."""
     float_enum = int(rng.choice([1, 1, 2, 14, 19]))
-    tensor = float_tensor(rng, float_enum) if rng.random() < 0.8 else other_tensor(rng)
+    tensor = float_tensor(rng, float_enum, hostility, modes) if rng.random() < 0.8 else \
+        other_tensor(rng, hostility)
     op = b"HostConst" if rng.random() < 0.1 else b"Const"
-    roll = rng.random()
+    roll = rng.random() / max(hostility, 1e-9) * 0.2  # the odds below are for hostility 0.2
     if roll < 0.03:
         return node_def(name, op)  # no value attr
     if roll < 0.06:  # value attr of the wrong kind: a string, or a list of tensors
@@ -206,26 +225,30 @@ _NAMES = [b"w", b"dense/kernel", b"a\nminigraph: error: forged", b"\x1b[2K", b"\
           b"", b"b'q\"", b"x" * 300]
 
 
-def _name(rng, index: int) -> bytes:
-    if rng.random() < 0.1:
+def _name(rng, index: int, hostility: float) -> bytes:
+    if rng.random() < hostility / 2:
         return _NAMES[rng.integers(len(_NAMES))]  # odd, empty or duplicate names
     return b"c%d" % index
 
 
-def generated_graph(rng) -> bytes:
-    """A binary GraphDef of hostile Consts in the main graph and in a function library."""
+def generated_graph(rng, hostility: float = 0.2) -> bytes:
+    """A binary GraphDef of Consts with hostile values in the main graph and in a function
+    library; ``hostility`` scales the odds of structural defects (0: none)."""
     parts = []
-    names = [_name(rng, i) for i in range(int(rng.integers(1, 6)))]
+    # One graph in four has every float tensor at a dtype's limits, or just above a narrower
+    # dtype's: where a shared codebook has to respect each dtype's range.
+    modes = ("near_max", "above_narrower") if rng.random() < 0.25 else VALUE_MODES
+    names = [_name(rng, i, hostility) for i in range(int(rng.integers(1, 6)))]
     for name in names:
-        parts.append(ld(1, _const_node(rng, name)))
+        parts.append(ld(1, _const_node(rng, name, hostility, modes)))
     if names and rng.random() < 0.5:
-        source = names[-1] if rng.random() < 0.9 else b"missing"
+        source = names[-1] if rng.random() >= hostility / 2 else b"missing"
         parts.append(node(b"out", b"Identity", ld(3, source)))
     if rng.random() < 0.3:  # a library: many functions, each holding Consts
         functions = []
         for f in range(int(rng.integers(1, 40))):
-            signature = ld(1, ld(1, b"f%d" % (f % 5 if rng.random() < 0.1 else f)))
-            body = b"".join(ld(3, _const_node(rng, _name(rng, i)))
+            signature = ld(1, ld(1, b"f%d" % (f % 5 if rng.random() < hostility / 2 else f)))
+            body = b"".join(ld(3, _const_node(rng, _name(rng, i, hostility), hostility, modes))
                             for i in range(int(rng.integers(0, 3))))
             functions.append(ld(1, signature + body))
         parts.append(ld(2, b"".join(functions)))
@@ -278,7 +301,7 @@ def make_case(seed: int) -> Case:
     if roll < 0.3:
         data = mutated(rng, FIXTURE_FILES[rng.integers(len(FIXTURE_FILES))].read_bytes())
     else:
-        data = generated_graph(rng)
+        data = generated_graph(rng, float(rng.choice([0.0, 0.0, 0.05, 0.2, 0.5])))
         if roll < 0.4:
             data = mutated(rng, data)
     options = ["-k", str(rng.choice([1, 2, 3, 4, 16, 256]))]
