@@ -8,7 +8,7 @@ from typing import Iterable, Iterator
 from .errors import GraphError
 from .schema import GraphDef, NodeDef, TensorProto
 
-__all__ = ["ConstRef", "CONST_OPS", "iter_consts", "check_graph", "quote"]
+__all__ = ["ConstRef", "CONST_OPS", "iter_consts", "check_graph", "quote", "escape"]
 
 # HostConst is Const pinned to host memory; both carry their tensor in attr "value".
 CONST_OPS = frozenset({"Const", "HostConst"})
@@ -31,6 +31,12 @@ class ConstRef:
     def tensor(self) -> TensorProto:
         """The node's ``value`` attr tensor (a live reference into the GraphDef)."""
         return self.node.attr["value"].tensor
+
+
+def escape(text: str) -> str:
+    """``text`` with control and other unprintable characters escaped as in :func:`quote`,
+    without the quotes: for messages that embed text from the file (a parser's error)."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in str(text))
 
 
 def quote(text: str) -> str:

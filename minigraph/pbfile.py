@@ -12,7 +12,7 @@ from google.protobuf import message as pb_message
 from google.protobuf import text_format
 
 from .errors import GraphError, MinigraphError
-from .graph import check_graph
+from .graph import check_graph, escape
 from .schema import GraphDef
 from .wire import Chunk, lift_tensor_contents, splice
 
@@ -71,10 +71,10 @@ def parse_graph(data: bytes, *, text: bool | None = None) -> GraphDef:
     except UnicodeDecodeError as exc:
         raise GraphError(f"text GraphDef is not UTF-8 (byte {exc.start})") from None
     except text_format.ParseError as exc:
-        raise GraphError(f"not a text GraphDef: {exc}") from None
+        raise GraphError(f"not a text GraphDef: {escape(str(exc))}") from None
     except (pb_message.DecodeError, RuntimeError, ValueError) as exc:
-        raise GraphError(f"not a binary GraphDef (protobuf: {exc}); truncated or another "
-                         f"format?") from None
+        raise GraphError(f"not a binary GraphDef (protobuf: {escape(str(exc))}); truncated or "
+                         f"another format?") from None
     check_graph(graph_def)
     return graph_def
 

@@ -310,6 +310,8 @@ def make_case(seed: int) -> Case:
     options += ["--min-n-weights", str(rng.choice([0, 1, 256]))]
     options += ["--method", str(rng.choice(["auto", "auto", "lloyd", "optimal"]))]
     options += ["--init", str(rng.choice(["auto", "linear", "density", "kmeans++", "random"]))]
+    if rng.random() < 0.03:  # a usage error: exit 2
+        options += [str(rng.choice(["-k", "--min-n-weights", "--workers"])), "-1"]
     return Case(seed, data, tuple(options))
 
 
@@ -402,16 +404,20 @@ def output_problems(data: bytes, out_path: Path, k: int, global_clusters: bool) 
     return problems
 
 
-def check_case(case: Case, workdir: Path) -> list[str]:
+def check_case(case: Case, workdir: Path, codes: list | None = None) -> list[str]:
     """Run ``minigraph inspect FILE`` and ``minigraph OPTIONS FILE`` on one case; every broken
-    promise, each prefixed by the command it broke."""
+    promise, each prefixed by the command it broke. The two exit codes go to ``codes``."""
     path = workdir / "case.pb"
     out_path = workdir / "case.pb.min"
     out_path.unlink(missing_ok=True)
     path.write_bytes(case.data)
     code, _, err, crash = run_cli(["inspect", str(path)])
     problems = ["inspect: " + p for p in stream_problems(code, err, crash)]
+    if codes is not None:
+        codes.append(code)
     code, _, err, crash = run_cli([*case.options, "-q", str(path)])
+    if codes is not None:
+        codes.append(code)
     problems += ["compress: " + p for p in stream_problems(code, err, crash)]
     if path.read_bytes() != case.data:
         problems.append("compress: the input file changed")

@@ -205,3 +205,12 @@ def test_lifted_parse_and_splice_agree_with_protobuf_on_repeated_fields(layout):
     graph_def, lifted = parse_graph_lifted(data)
     spliced = b"".join(bytes(chunk) for chunk in serialize_spliced(graph_def, lifted))
     assert GraphDef.FromString(spliced) == plain
+
+
+def test_a_parser_error_quoting_the_file_escapes_its_control_characters():
+    data = b'node { name: "a\x1b[31mRED\r" op: "Const" attr { key: "value" value { tensor { ' \
+           b'dtype: DT_FLOATY } } } }'
+    with pytest.raises(GraphError) as caught:
+        parse_graph(data, text=True)
+    message = str(caught.value)
+    assert message.isprintable() and r"a\x1b[31mRED\r" in message
