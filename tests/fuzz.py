@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from google.protobuf import text_format
+
+from minigraph.schema import GraphDef
 
 
 # --- protobuf wire format (field numbers are TensorFlow's, see proto/) -----------------------
@@ -292,6 +295,7 @@ class Case:
     seed: int
     data: bytes
     options: tuple[str, ...]
+    suffix: str = ".pb"  # ".pbtxt": text format
 
 
 def make_case(seed: int) -> Case:
@@ -312,6 +316,12 @@ def make_case(seed: int) -> Case:
     options += ["--init", str(rng.choice(["auto", "linear", "density", "kmeans++", "random"]))]
     if rng.random() < 0.03:  # a usage error: exit 2
         options += [str(rng.choice(["-k", "--min-n-weights", "--workers"])), "-1"]
+    if rng.random() < 0.1:  # the same graph in text format, when protobuf reads it
+        try:
+            text = text_format.MessageToString(GraphDef.FromString(data)).encode()
+        except Exception:  # noqa: BLE001 - not a GraphDef: stays binary
+            return Case(seed, data, tuple(options))
+        return Case(seed, text, tuple(options), ".pbtxt")
     return Case(seed, data, tuple(options))
 
 
@@ -376,19 +386,19 @@ def _tensor_problems(name: str, old: np.ndarray, new: np.ndarray, k: int,
     return problems
 
 
-def output_problems(data: bytes, out_path: Path, k: int, global_clusters: bool) -> list[str]:
+def output_problems(data: bytes, out_path: Path, k: int, global_clusters: bool,
+                    text: bool = False) -> list[str]:
     """Broken promises of a successful compression: the output re-reads, holds the same nodes,
     changes only float Const values, keeps NaN/Inf bit for bit, makes no finite value
     non-finite, and holds at most k values per tensor (per graph with a global codebook)."""
     from minigraph import read_graph, to_array
     from minigraph.graph import iter_consts
-    from minigraph.schema import GraphDef
 
     try:
         after = read_graph(out_path)
     except Exception as exc:  # noqa: BLE001 - any failure to re-read is the finding
         return [f"output does not re-read: {exc}"]
-    before = GraphDef.FromString(data)
+    before = text_format.Parse(data.decode(), GraphDef()) if text else GraphDef.FromString(data)
     if [(n.name, n.op) for n in before.node] != [(n.name, n.op) for n in after.node]:
         return ["nodes differ"]
     problems, pooled = [], set()
@@ -407,8 +417,8 @@ def output_problems(data: bytes, out_path: Path, k: int, global_clusters: bool) 
 def check_case(case: Case, workdir: Path, codes: list | None = None) -> list[str]:
     """Run ``minigraph inspect FILE`` and ``minigraph OPTIONS FILE`` on one case; every broken
     promise, each prefixed by the command it broke. The two exit codes go to ``codes``."""
-    path = workdir / "case.pb"
-    out_path = workdir / "case.pb.min"
+    path = workdir / ("case" + case.suffix)
+    out_path = workdir / ("case" + case.suffix + ".min")
     out_path.unlink(missing_ok=True)
     path.write_bytes(case.data)
     code, _, err, crash = run_cli(["inspect", str(path)])
@@ -423,6 +433,7 @@ def check_case(case: Case, workdir: Path, codes: list | None = None) -> list[str
         problems.append("compress: the input file changed")
     if code == 0 and not problems:
         k = int(case.options[case.options.index("-k") + 1])
-        found = output_problems(case.data, out_path, k, "--global_clusters" in case.options)
+        found = output_problems(case.data, out_path, k, "--global_clusters" in case.options,
+                                case.suffix == ".pbtxt")
         problems += ["corruption: " + p for p in found]
     return problems
