@@ -253,8 +253,9 @@ def _run_global(jobs: list[_Job], options: Options, progress: Callable[[TensorRe
         return
     # float16/bfloat16/float32 values are all exact in float32; float64 needs float64.
     wide = any(values.dtype == np.float64 for values in decoded)
-    pooled = np.concatenate([v.astype(np.float64 if wide else np.float32, copy=False)
-                             for v in decoded])
+    with np.errstate(invalid="ignore"):  # widening a signalling NaN raises the flag
+        pooled = np.concatenate([v.astype(np.float64 if wide else np.float32, copy=False)
+                                 for v in decoded])
     result = cluster(pooled, options.n_clusters, method=options.method, init=options.init,
                      seed=options.seed)
     del pooled

@@ -320,3 +320,18 @@ def test_values_beyond_the_engines_range_leave_that_tensor_alone_and_say_why(glo
     assert _consts(out)["big"].tensor == _consts(original)["big"].tensor
     assert rows["fine"].skipped is None
     assert len(_finite_distinct(to_array(_consts(out)["fine"].tensor))) == 4
+
+
+@pytest.mark.filterwarnings("error")
+def test_signalling_nans_pooled_into_a_float64_codebook_raise_no_warning():
+    # 0x7F800001: a float32 signalling NaN (quiet bit clear); widening it raises "invalid".
+    bits = np.arange(0x3F800000, 0x3F800000 + 300, dtype=np.uint32)
+    bits[7] = 0x7F800001
+    graph_def = GraphDef()
+    node = graph_def.node.add(name="f", op="Const")
+    node.attr["value"].tensor.CopyFrom(from_array(bits.view(np.float32)))
+    node = graph_def.node.add(name="d", op="Const")
+    node.attr["value"].tensor.CopyFrom(from_array(np.linspace(0, 1, 300)))
+    out, _ = compress(graph_def, n_clusters=4, global_clusters=True)
+    new = to_array(_consts(out)["f"].tensor)
+    assert new.view(np.uint32)[7] == 0x7F800001
