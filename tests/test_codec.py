@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 from minigraph import DecodeError, MinigraphError, codec, from_array, read_graph, to_array
 from minigraph.graph import iter_consts
-from minigraph.schema import TensorProto
+from minigraph.schema import GraphDef, TensorProto
 
 from conftest import FIXTURES, MODELS, digest_values
 
@@ -240,3 +240,28 @@ def test_rank_is_held_to_tensorflows_254_dimensions():
     assert codec.describe(_declared([1] * 254)).n_elements == 1
     with pytest.raises(DecodeError, match="255 dimensions"):
         codec.describe(_declared([1] * 255))
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("dims", [[2**32, 2**32], [2**62, 2], [3, 3074457345618258602],
+                                  [1] * 254, [1] * 255])
+def test_tensorflow_refuses_exactly_the_shapes_describe_refuses(dims):
+    import tensorflow as tf
+
+    graph_def = GraphDef()
+    node = graph_def.node.add(name="c", op="Const")
+    node.attr["dtype"].type = 1
+    node.attr["value"].tensor.CopyFrom(_declared(dims, float_val=[1.0]))
+    try:
+        codec.describe(node.attr["value"].tensor)
+        ours = True
+    except DecodeError:
+        ours = False
+    with tf.Graph().as_default():
+        try:
+            tf.compat.v1.import_graph_def(
+                tf.compat.v1.GraphDef.FromString(graph_def.SerializeToString()), name="")
+            theirs = True
+        except ValueError:
+            theirs = False
+    assert ours == theirs
