@@ -220,3 +220,20 @@ def test_help_lists_exit_codes_and_2016_flags():
     for word in ("exit codes", "--n_clusters", "--global_clusters", "--whitelisted",
                  "--min_n_weights", "--no-verify"):
         assert word in result.stdout
+
+
+@pytest.mark.parametrize("text", [
+    "node { name: 'a' op: 'Const' attr { key: 'value' value { tensor { dtype: 100100 } } } }",
+    "node { name: 'a\\nminigraph: error: forged' op: 'Const' attr { key: 'value' value { tensor {"
+    " dtype: DT_FLOAT tensor_shape { dim { size: -1 } } } } } }",
+    "node { name: 'a' op: 'Const' attr { key: 'value' value { tensor { dtype: DT_FLOAT"
+    " tensor_shape { dim { size: 4294967297 } dim { size: 4294967296 } } float_val: 1 float_val: 2"
+    " } } } }",
+])
+@pytest.mark.parametrize("command", [["inspect"], []])
+def test_hostile_files_give_one_error_line_in_both_subcommands(text, command, tmp_path, capsys):
+    path = tmp_path / "g.pbtxt"
+    path.write_text(text)
+    assert main([*command, str(path)]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith(f"minigraph: error: {path}: node 'a")
