@@ -5,8 +5,8 @@
 Cases are those of tests/fuzz.py (``make_case(seed)``), run in-process in a worker process so
 that a case which hangs can be timed out and the worker replaced. Prints the counts: cases,
 exit codes of ``inspect`` and of compression, tracebacks (and warnings), hangs, worker crashes,
-stderr broken, silent corruptions; then the seeds of up to 20 findings to reproduce with
-``fuzz.check_case(fuzz.make_case(seed), dir)``.
+stderr broken, files inspected but not compressed, silent corruptions; then the seeds of up to 20 findings to reproduce with
+``fuzz_check.check_case(fuzz.make_case(seed), dir)``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ TESTS = Path(__file__).resolve().parents[1]
 def _worker(conn) -> None:
     sys.path.insert(0, str(TESTS))
     import fuzz
+    import fuzz_check
 
     with tempfile.TemporaryDirectory() as workdir:
         while True:
@@ -32,7 +33,7 @@ def _worker(conn) -> None:
             if seed is None:
                 return
             codes: list = []
-            problems = fuzz.check_case(fuzz.make_case(seed), Path(workdir), codes)
+            problems = fuzz_check.check_case(fuzz.make_case(seed), Path(workdir), codes)
             conn.send((codes, problems))
 
 
@@ -41,6 +42,8 @@ def _kind(problem: str) -> str:
         return "silent corruptions"
     if "traceback" in problem:
         return "tracebacks"
+    if "failed where inspect passed" in problem:
+        return "inspected but not compressed"
     return "broken stderr or exit code"
 
 
@@ -110,7 +113,7 @@ def main() -> int:
     print("inspect exits:", dict(sorted(inspect_codes.items(), key=str)))
     print("compress exits:", dict(sorted(compress_codes.items(), key=str)))
     for kind in ("tracebacks", "hangs", "worker crashes", "broken stderr or exit code",
-                 "silent corruptions"):
+                 "inspected but not compressed", "silent corruptions"):
         print(f"{kind}: {counts[kind]}")
     for seed, problem in findings[:20]:
         print(f"  seed {seed}: {problem}")
