@@ -221,13 +221,10 @@ def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorRep
 
 def _extremes_refused(values: np.ndarray) -> str | None:
     """Why the engine would refuse a tensor's values, found by offering it just their extremes."""
-    finite = np.isfinite(values)
-    if not finite.any():
-        return None
-    ends = np.array([values.min(where=finite, initial=np.inf),
-                     values.max(where=finite, initial=-np.inf)], dtype=np.float64)
+    finite = values[np.isfinite(values)]
     try:
-        cluster(ends, 1)
+        if finite.size:
+            cluster(np.array([finite.min(), finite.max()], dtype=np.float64), 1)
     except ClusteringError as exc:
         return _refusal(exc)
     return None
@@ -241,12 +238,11 @@ def _run_global(jobs: list[_Job], options: Options, progress: Callable[[TensorRe
             values = _decode(job)
         except DecodeError as exc:
             raise _with_place(job.ref, exc) from None
-        reason = _extremes_refused(values)
-        if reason is None:
+        job.row.skipped = _extremes_refused(values)
+        if job.row.skipped is None:
             decoded.append(values)
             kept.append(job)
         else:
-            job.row.skipped = reason
             progress(job.row)
     jobs = kept
     if not jobs:
