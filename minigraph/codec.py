@@ -90,8 +90,8 @@ def describe(tensor: TensorProto, content: bytes | memoryview | None = None) -> 
     ------
     DecodeError
         Unknown or unrepresentable dtype, negative dimension, more than 254 dimensions or
-        2**63 - 1 elements, ``tensor_content`` whose length is not
-        elements × item size, more stored values than elements, a string tensor in ``tensor_content``.
+        2**63 - 1 elements, ``tensor_content`` whose length is not elements × item size, more
+        stored values than elements, a string tensor in ``tensor_content``.
     """
     return _describe(tensor, tensor.tensor_content if content is None else content)
 

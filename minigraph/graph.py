@@ -56,8 +56,8 @@ def _consts_of(nodes: Iterable[NodeDef], function: str | None) -> Iterator[Const
             continue
         # Indexing a protobuf map inserts the key, so test membership before reading it.
         if "value" not in node.attr or node.attr["value"].WhichOneof("value") != "tensor":
-            raise GraphError(f"node {quote(node.name)}{_where(function)}: {quote(node.op)} has no tensor "
-                             f"in attr 'value'")
+            raise GraphError(f"node {quote(node.name)}{_where(function)}: {quote(node.op)} has "
+                             f"no tensor in attr 'value'")
         name = node.name if function is None else f"{function}/{node.name}"
         yield ConstRef(name, function, node)
 
@@ -92,8 +92,8 @@ def _check_nodes(nodes: Iterable[NodeDef], known: set[str], function: str | None
         for edge in node.input:
             source = edge[1:] if edge.startswith("^") else edge
             if source.split(":", 1)[0] not in targets:
-                raise GraphError(f"node {quote(node.name)}{_where(function)} has input {quote(edge)}, "
-                                 f"which names no node")
+                raise GraphError(f"node {quote(node.name)}{_where(function)} has input "
+                                 f"{quote(edge)}, which names no node")
 
 
 def check_graph(graph_def: GraphDef) -> None:

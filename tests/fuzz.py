@@ -131,13 +131,15 @@ def _shape(dims) -> bytes:
 
 
 def _hostile_shape(rng, n: int, hostility: float) -> tuple[list[int], bytes]:
-    """A shape of ``n`` elements, or (with probability ``hostility``) one TensorFlow would refuse or that
-    declares far more than is stored: negative, huge, int64-overflowing, unknown rank, rank 255."""
+    """A shape of ``n`` elements, or (with probability ``hostility``) one TensorFlow would refuse
+    or that declares far more than is stored: negative, huge, int64-overflowing, unknown rank,
+    rank 255."""
     if rng.random() >= hostility:
         dims = [n] if rng.random() < 0.6 else [1, n] if n else [0, 3]
         return dims, _shape(dims)
     choice = rng.integers(7)
-    dims = [[-1, n], [2**40], [2**32, 2**32], [2**31, 2**32], [1] * 255, [2**28], [0, 2**62]][choice]
+    dims = [[-1, n], [2**40], [2**32, 2**32], [2**31, 2**32], [1] * 255, [2**28],
+            [0, 2**62]][choice]
     extra = ld(2, vi(3, 1)) if rng.random() < 0.2 else b""  # unknown_rank = true
     return dims, _shape(dims) + extra
 

@@ -288,8 +288,8 @@ def _padded(n_elements: int, stored: list[float], dtype: str = "DT_DOUBLE") -> G
     field = "double_val" if dtype == "DT_DOUBLE" else "float_val"
     values = " ".join(f"{field}: {v}" for v in stored)
     return text_format.Parse(f"""node {{ name: 'pad' op: 'Const' attr {{ key: 'value' value {{
-        tensor {{ dtype: {dtype} tensor_shape {{ dim {{ size: {n_elements} }} }} {values} }} }} }} }}""",
-                             GraphDef())
+        tensor {{ dtype: {dtype} tensor_shape {{ dim {{ size: {n_elements} }} }} {values} }}
+        }} }} }}""", GraphDef())
 
 
 @pytest.mark.parametrize("global_clusters", [False, True])

@@ -5,7 +5,8 @@
 Cases are those of tests/fuzz.py (``make_case(seed)``), run in-process in a worker process so
 that a case which hangs can be timed out and the worker replaced. Prints the counts: cases,
 exit codes of ``inspect`` and of compression, tracebacks (and warnings), hangs, worker crashes,
-stderr broken, files inspected but not compressed, silent corruptions; then the seeds of up to 20 findings to reproduce with
+stderr broken, files inspected but not compressed, silent corruptions; then the seeds of up
+to 20 findings to reproduce with
 ``fuzz_check.check_case(fuzz.make_case(seed), dir)``.
 """
 
