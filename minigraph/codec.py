@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,11 +14,15 @@ from .errors import DecodeError
 from .schema import TensorProto
 
 __all__ = ["TensorInfo", "describe", "to_array", "stored_values", "from_array", "set_values",
-           "content_of", "set_placeholder",
+           "content_of", "set_placeholder", "round_to_dtype",
            "bfloat16_to_float32", "float32_to_bfloat16"]
 
 _BF16 = 14
 _STRING = 7
+# TensorFlow's shape limits (tensorflow/core/framework/tensor_shape.h: MaxDimensions is 254,
+# and element counts are int64, checked for overflow when a shape is built).
+_MAX_RANK = 254
+_MAX_ELEMENTS = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -40,14 +45,22 @@ class TensorInfo:
     max_distinct: int
 
 
-def _shape(tensor: TensorProto) -> tuple[int, ...]:
+def _shape(tensor: TensorProto) -> tuple[tuple[int, ...], int]:
+    """The shape and its element count, counted exactly and held to TensorFlow's limits."""
     shape_proto = tensor.tensor_shape
     if shape_proto.unknown_rank:
         raise DecodeError("tensor shape has unknown rank")
+    if len(shape_proto.dim) > _MAX_RANK:
+        raise DecodeError(f"tensor shape has {len(shape_proto.dim)} dimensions, more than "
+                          f"TensorFlow's {_MAX_RANK}")
     shape = tuple(int(d.size) for d in shape_proto.dim)
     if any(d < 0 for d in shape):
         raise DecodeError(f"tensor shape {list(shape)} has a negative dimension")
-    return shape
+    n_elements = math.prod(shape)  # Python integers: exact, no int64 wrap-around
+    if n_elements > _MAX_ELEMENTS:
+        raise DecodeError(f"tensor shape {list(shape)} has {n_elements} elements, more than "
+                          f"TensorFlow can count (2**63 - 1)")
+    return shape, n_elements
 
 
 def _n_stored(tensor: TensorProto, info: DTypeInfo) -> int:
@@ -76,8 +89,9 @@ def describe(tensor: TensorProto, content: bytes | memoryview | None = None) -> 
     Raises
     ------
     DecodeError
-        Unknown or unrepresentable dtype, negative dimension, ``tensor_content`` whose length is not
-        elements × item size, more stored values than elements, a string tensor in ``tensor_content``.
+        Unknown or unrepresentable dtype, negative dimension, more than 254 dimensions or
+        2**63 - 1 elements, ``tensor_content`` whose length is not elements × item size, more
+        stored values than elements, a string tensor in ``tensor_content``.
     """
     return _describe(tensor, tensor.tensor_content if content is None else content)
 
@@ -85,8 +99,7 @@ def describe(tensor: TensorProto, content: bytes | memoryview | None = None) -> 
 def _describe(tensor: TensorProto, content: bytes | memoryview) -> TensorInfo:
     """:func:`describe`, given ``tensor.tensor_content`` (reading it copies the bytes)."""
     info = dtypes.lookup(tensor.dtype)
-    shape = _shape(tensor)
-    n_elements = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    shape, n_elements = _shape(tensor)
     if content:
         if info.enum == _STRING:
             raise DecodeError("a DT_STRING tensor cannot be stored in tensor_content")
@@ -133,6 +146,27 @@ def float32_to_bfloat16(values: npt.ArrayLike) -> npt.NDArray[np.uint16]:
         truncated = bits[nan] >> 16
         rounded[nan] = truncated | np.where((truncated & 0x7F) == 0, 0x40, 0)
     return rounded.astype(np.uint16)
+
+
+def round_to_dtype(values: npt.ArrayLike, dtype: int) -> npt.NDArray[np.float64]:
+    """Values as a float DataType stores them (round to nearest, ties to even), as float64.
+
+    Values beyond the type's range become ±Inf: callers test ``np.isfinite`` on the result.
+
+    Raises
+    ------
+    DecodeError
+        If ``dtype`` is not a float type.
+    """
+    info = dtypes.lookup(dtype)
+    if not info.is_float:
+        raise DecodeError(f"round_to_dtype takes a float dtype, got {info.name}")
+    wide = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore"):  # out of range: ±Inf, as documented
+        if info.enum == _BF16:  # to float32 first, then to 16 bits
+            return bfloat16_to_float32(float32_to_bfloat16(wide.astype(np.float32))).astype(
+                np.float64)
+        return wide.astype(info.array).astype(np.float64)
 
 
 def _stored_values(tensor: TensorProto, info: DTypeInfo) -> np.ndarray:
@@ -254,7 +288,7 @@ def content_of(values: np.ndarray, dtype: int) -> memoryview:
     info = dtypes.lookup(dtype)
     if info.enum == _STRING:
         raise DecodeError("DT_STRING tensors have no tensor_content")
-    return memoryview(_content(np.asarray(values).reshape(-1), info)).cast("B")
+    return _content(np.asarray(values).reshape(-1), info).data.cast("B")
 
 
 def set_placeholder(tensor: TensorProto, marker: bytes) -> None:
@@ -289,7 +323,8 @@ def from_array(array: npt.ArrayLike, dtype: int | str | None = None) -> TensorPr
     """
     values = np.asarray(array)
     info = _resolve_dtype(values, dtype)
-    tensor = TensorProto(dtype=info.enum)
+    tensor = TensorProto()
+    tensor.dtype = info.enum  # type: ignore[assignment]  # the enum's numbers are plain ints
     for size in values.shape:
         tensor.tensor_shape.dim.add(size=size)
     if values.size == 0:

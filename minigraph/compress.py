@@ -8,13 +8,14 @@ import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import codec, dtypes, groups, palette
+from .codebook import fit_labels, round_codebook
 from .engine import check_options, cluster, substitute
-from .errors import DecodeError
+from .errors import ClusteringError, DecodeError
 from .graph import ConstRef, iter_consts
 from .plotdata import add_figure_data
 from .report import Report, TensorReport
@@ -24,7 +25,12 @@ __all__ = ["Options", "compress", "compress_in_place", "plan_compression", "pale
            "converge_weights"]
 
 _log = logging.getLogger("minigraph")
-_MAX_EXPAND_BYTES = 1 << 31  # a padded list is expanded only below protobuf's own size limit
+# The memory rule: a tensor is expanded only if it decodes to at most 16 MiB or 16 times the
+# bytes it stores; beyond, it stays as stored. A short typed list is padded with its last value
+# (MakeNdarray, tensorflow/python/framework/tensor_util.py): a few bytes can declare gigabytes,
+# and a clustered tensor is written back whole. Other encodings decode to at most 4x their size.
+EXPAND_FLOOR_BYTES = 16 << 20
+EXPAND_RATIO = 16
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,10 @@ def _skip_reason(ref: ConstRef, info: codec.TensorInfo, options: Options) -> str
     if info.max_distinct <= options.n_clusters and not options.global_clusters:
         # (A global codebook takes these too: the whole graph must end with at most k values.)
         return f"≤ {options.n_clusters} distinct values"
-    if info.encoding == "padded" and info.n_elements * 8 > _MAX_EXPAND_BYTES:
-        return f"padded list of {info.n_elements} elements too large to expand"
+    decoded = info.n_elements * dtypes.lookup(info.dtype).array.itemsize
+    if decoded > max(EXPAND_FLOOR_BYTES, EXPAND_RATIO * info.nbytes):
+        return (f"{info.encoding} list of {info.n_stored} values stored in {info.nbytes} bytes "
+                f"would expand to {decoded} bytes (over 16 MiB and {EXPAND_RATIO}x)")
     return None
 
 
@@ -121,51 +129,44 @@ def _decode(job: _Job) -> np.ndarray:
     return codec.to_array(job.ref.tensor, job.content).reshape(-1)
 
 
-def _round_codebook(centroids: np.ndarray, dtype_enums: Iterable[int]) -> np.ndarray:
-    """Centroids rounded through every given dtype, so each dtype holds exactly these values.
-
-    With one dtype this is plain rounding; for a global codebook over mixed dtypes it makes the
-    same k values representable in all of them, so the whole graph holds at most k values and a
-    second run finds nothing to change.
-    """
-    book = np.asarray(centroids, dtype=np.float64)
-    for enum in sorted(set(dtype_enums)):
-        info = dtypes.lookup(enum)
-        with np.errstate(over="ignore"):
-            if enum == 14:  # bfloat16: round in float32, then to 16 bits, nearest-even
-                narrow = codec.bfloat16_to_float32(
-                    codec.float32_to_bfloat16(book.astype(np.float32)))
-            else:
-                narrow = book.astype(info.array)
-        # A centroid beyond a dtype's range stays as it is: that dtype's tensors cannot hold
-        # values near it, so only wider tensors use it.
-        book = np.where(np.isfinite(narrow), narrow.astype(np.float64), book)
-    return book
-
-
 def _finish(job: _Job, values: np.ndarray, labels: np.ndarray, book: np.ndarray) -> None:
     """Compute one tensor's new values (kept on the job, not yet written) and its report row:
-    each finite value becomes its codebook entry, NaN and ±Inf stay where they were."""
-    new, errors = substitute(values, labels.reshape(-1), book)
+    each finite value becomes the nearest codebook entry its dtype holds, NaN and ±Inf stay."""
+    fitted = fit_labels(labels.reshape(-1), book, job.info.dtype)
+    if fitted is None:
+        job.row.skipped = f"no entry of the global codebook fits {job.info.dtype_name}"
+        return
+    new, errors = substitute(values, fitted, book)
     row = job.row
     row.mse, row.max_abs_error, row.sqnr_db = errors.mse, errors.max_abs_error, errors.sqnr_db
     row.distinct_after = errors.distinct
     job.new = new
 
 
+def _refusal(exc: ClusteringError) -> str:
+    # Options are validated up front: the engine refuses the values (magnitudes whose sums of
+    # squares could overflow). The tensor stays as stored; the rest of the graph is compressed.
+    return f"not clusterable: {exc}"
+
+
 def _cluster_one(job: _Job, values: np.ndarray, options: Options):
-    """Cluster one tensor and compute its new values (runs on a worker thread)."""
-    if groups.group_count(job.info.shape, options.group_size):  # one codebook per group
-        grouped = groups.cluster_groups(
-            values, job.info.shape, options.n_clusters, int(options.group_size or 0),
-            rounding=lambda book: _round_codebook(book, [job.info.dtype]),
-            method=options.method, init=options.init, seed=options.seed)
-        job.new = grouped.fill(job.row)
-        return grouped
-    result = cluster(values, options.n_clusters, method=options.method, init=options.init,
-                     seed=options.seed)
+    """Cluster one tensor and compute its new values (runs on a worker thread); None when the
+    engine refuses its values (the reason is on the job's row)."""
+    try:
+        if groups.group_count(job.info.shape, options.group_size):  # one codebook per group
+            grouped = groups.cluster_groups(
+                values, job.info.shape, options.n_clusters, int(options.group_size or 0),
+                rounding=lambda book: round_codebook(book, [job.info.dtype]),
+                method=options.method, init=options.init, seed=options.seed)
+            job.new = grouped.fill(job.row)
+            return grouped
+        result = cluster(values, options.n_clusters, method=options.method, init=options.init,
+                         seed=options.seed)
+    except ClusteringError as exc:
+        job.row.skipped = _refusal(exc)
+        return None
     if result.method != "exact":
-        _finish(job, values, result.labels, _round_codebook(result.centroids, [job.info.dtype]))
+        _finish(job, values, result.labels, round_codebook(result.centroids, [job.info.dtype]))
     return result
 
 
@@ -213,6 +214,9 @@ def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorRep
             for future in done:
                 job = running.pop(future)
                 result = future.result()
+                if result is None:
+                    progress(job.row)
+                    continue
                 job.row.distinct_before = result.n_distinct
                 job.row.method, job.row.iterations = result.method, result.iterations
                 if result.method == "exact":
@@ -223,26 +227,45 @@ def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorRep
                 progress(job.row)
 
 
+def _extremes_refused(values: np.ndarray) -> str | None:
+    """Why the engine would refuse a tensor's values, found by offering it just their extremes."""
+    finite = values[np.isfinite(values)]
+    try:
+        if finite.size:
+            cluster(np.array([finite.min(), finite.max()], dtype=np.float64), 1)
+    except ClusteringError as exc:
+        return _refusal(exc)
+    return None
+
+
 def _run_global(jobs: list[_Job], options: Options, progress: Callable[[TensorReport], None]) -> None:
     """One codebook over all selected tensors, each tensor rounded back to its own dtype."""
-    if not jobs:
-        return
-    decoded = []
+    decoded, kept = [], []
     for job in jobs:
         try:
-            decoded.append(_decode(job))
+            values = _decode(job)
         except DecodeError as exc:
             raise _with_place(job.ref, exc) from None
+        job.row.skipped = _extremes_refused(values)
+        if job.row.skipped is None:
+            decoded.append(values)
+            kept.append(job)
+        else:
+            progress(job.row)
+    jobs = kept
+    if not jobs:
+        return
     # float16/bfloat16/float32 values are all exact in float32; float64 needs float64.
     wide = any(values.dtype == np.float64 for values in decoded)
-    pooled = np.concatenate([v.astype(np.float64 if wide else np.float32, copy=False)
-                             for v in decoded])
+    with np.errstate(invalid="ignore"):  # widening a signalling NaN raises the flag
+        pooled = np.concatenate([v.astype(np.float64 if wide else np.float32, copy=False)
+                                 for v in decoded])
     result = cluster(pooled, options.n_clusters, method=options.method, init=options.init,
                      seed=options.seed)
     del pooled
     book = None
     if result.method != "exact":
-        book = _round_codebook(result.centroids, [job.info.dtype for job in jobs])
+        book = round_codebook(result.centroids, [job.info.dtype for job in jobs])
     start = 0
     for job, values in zip(jobs, decoded, strict=True):
         labels = result.labels[start:start + values.size]

@@ -88,13 +88,21 @@ _KNOWN_UNSUPPORTED = {20: "DT_RESOURCE", 21: "DT_VARIANT", 24: "DT_FLOAT8_E5M2",
                       32: "DT_UINT2"}
 
 
+# Reference types are their base type's number plus 100 (DT_FLOAT_REF = 101), one level only.
+_REF_OFFSET = 100
+
+
+def _base_name(enum: int) -> str | None:
+    return BY_ENUM[enum].name if enum in BY_ENUM else _KNOWN_UNSUPPORTED.get(enum)
+
+
 def dtype_name(enum: int) -> str:
     """TensorFlow's name for a DataType number, or ``DT_<number>`` when unknown."""
-    if enum in BY_ENUM:
-        return BY_ENUM[enum].name
-    if enum > 100:
-        return dtype_name(enum - 100) + "_REF"
-    return _KNOWN_UNSUPPORTED.get(enum, f"DT_{enum}")
+    name = _base_name(enum)
+    if name is None and enum > _REF_OFFSET:
+        base = _base_name(enum - _REF_OFFSET)
+        name = None if base is None else base + "_REF"
+    return name or f"DT_{enum}"
 
 
 def lookup(enum: int) -> DTypeInfo:

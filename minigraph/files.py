@@ -12,7 +12,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from . import codec, pbfile
 from .compress import Change, Options, Progress, palettize_changes, plan_compression
 from .errors import GraphError, MinigraphError
-from .graph import iter_consts
 from .palette import expand
 from .report import inspect_dict
 from .savedmodel import compress_savedmodel, inspect_savedmodel
@@ -69,13 +68,19 @@ def _in_background(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
 
 
 def _content_crcs(graph_def: GraphDef, payloads: Mapping[bytes, Chunk]) -> list[int]:
-    """CRC-32 of every Const's tensor_content, in graph order, markers resolved; then clears
-    those contents so that the rest of the graph can be digested on its own."""
+    """CRC-32 of every ``value`` attr tensor's tensor_content (every Const's, and any other
+    node's that carries one), in graph order, markers resolved; then clears those contents so
+    that the rest of the graph can be digested on its own."""
     crcs = []
-    for ref in iter_consts(graph_def):
-        content = ref.tensor.tensor_content
-        crcs.append(zlib.crc32(payloads.get(content, content)))
-        ref.tensor.ClearField("tensor_content")
+    scopes = [graph_def.node] + [function.node_def for function in graph_def.library.function]
+    for nodes in scopes:
+        for node in nodes:
+            if "value" not in node.attr or node.attr["value"].WhichOneof("value") != "tensor":
+                continue
+            tensor = node.attr["value"].tensor
+            content = tensor.tensor_content
+            crcs.append(zlib.crc32(payloads.get(content, content)))
+            tensor.ClearField("tensor_content")
     return crcs
 
 

@@ -8,7 +8,7 @@ from typing import Iterable, Iterator
 from .errors import GraphError
 from .schema import GraphDef, NodeDef, TensorProto
 
-__all__ = ["ConstRef", "CONST_OPS", "iter_consts", "check_graph"]
+__all__ = ["ConstRef", "CONST_OPS", "iter_consts", "check_graph", "quote", "escape"]
 
 # HostConst is Const pinned to host memory; both carry their tensor in attr "value".
 CONST_OPS = frozenset({"Const", "HostConst"})
@@ -25,7 +25,7 @@ class ConstRef:
     @property
     def place(self) -> str:
         """Where the node is, for messages: ``node 'X'`` or ``node 'X' in library function 'F'``."""
-        return f"node '{self.node.name}'{_where(self.function)}"
+        return f"node {quote(self.node.name)}{_where(self.function)}"
 
     @property
     def tensor(self) -> TensorProto:
@@ -33,8 +33,21 @@ class ConstRef:
         return self.node.attr["value"].tensor
 
 
+def escape(text: str) -> str:
+    """``text`` with control and other unprintable characters escaped as in :func:`quote`,
+    without the quotes: for messages that embed text from the file (a parser's error)."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in str(text))
+
+
+def quote(text: str) -> str:
+    """A string from the file as messages show it: quoted, with control characters (newlines
+    included) and other unprintable characters escaped as in Python's ``repr``, so one message
+    stays one line whatever a node or function is called."""
+    return repr(str(text))
+
+
 def _where(function: str | None) -> str:
-    return f" in library function '{function}'" if function is not None else ""
+    return f" in library function {quote(function)}" if function is not None else ""
 
 
 def _consts_of(nodes: Iterable[NodeDef], function: str | None) -> Iterator[ConstRef]:
@@ -43,8 +56,8 @@ def _consts_of(nodes: Iterable[NodeDef], function: str | None) -> Iterator[Const
             continue
         # Indexing a protobuf map inserts the key, so test membership before reading it.
         if "value" not in node.attr or node.attr["value"].WhichOneof("value") != "tensor":
-            raise GraphError(f"node '{node.name}'{_where(function)}: {node.op} has no tensor "
-                             f"in attr 'value'")
+            raise GraphError(f"node {quote(node.name)}{_where(function)}: {quote(node.op)} has "
+                             f"no tensor in attr 'value'")
         name = node.name if function is None else f"{function}/{node.name}"
         yield ConstRef(name, function, node)
 
@@ -68,19 +81,19 @@ def _check_nodes(nodes: Iterable[NodeDef], known: set[str], function: str | None
     nodes = list(nodes)
     for node in nodes:
         if not node.name:
-            raise GraphError(f"a node{_where(function)} has no name (op '{node.op}')")
+            raise GraphError(f"a node{_where(function)} has no name (op {quote(node.op)})")
         if not node.op:
-            raise GraphError(f"node '{node.name}'{_where(function)} has no op")
+            raise GraphError(f"node {quote(node.name)}{_where(function)} has no op")
         if node.name in names:
-            raise GraphError(f"node name '{node.name}'{_where(function)} is used twice")
+            raise GraphError(f"node name {quote(node.name)}{_where(function)} is used twice")
         names.add(node.name)
     targets = names | known
     for node in nodes:
         for edge in node.input:
             source = edge[1:] if edge.startswith("^") else edge
             if source.split(":", 1)[0] not in targets:
-                raise GraphError(f"node '{node.name}'{_where(function)} has input '{edge}', "
-                                 f"which names no node")
+                raise GraphError(f"node {quote(node.name)}{_where(function)} has input "
+                                 f"{quote(edge)}, which names no node")
 
 
 def check_graph(graph_def: GraphDef) -> None:

@@ -19,7 +19,7 @@ from google.protobuf import message as pb_message
 from google.protobuf import text_format
 
 from .errors import GraphError, MinigraphError
-from .graph import check_graph
+from .graph import check_graph, escape
 from .schema import GraphDef
 from .wire import Chunk, lift_tensor_contents, splice
 
@@ -80,10 +80,10 @@ def parse_graph(data: bytes, *, text: bool | None = None) -> GraphDef:
     except UnicodeDecodeError as exc:
         raise GraphError(f"text GraphDef is not UTF-8 (byte {exc.start})") from None
     except text_format.ParseError as exc:
-        raise GraphError(f"not a text GraphDef: {exc}") from None
+        raise GraphError(f"not a text GraphDef: {escape(str(exc))}") from None
     except (pb_message.DecodeError, RuntimeError, ValueError) as exc:
-        raise GraphError(f"not a binary GraphDef (protobuf: {exc}); truncated or another "
-                         f"format?") from None
+        raise GraphError(f"not a binary GraphDef (protobuf: {escape(str(exc))}); truncated or "
+                         f"another format?") from None
     check_graph(graph_def)
     return graph_def
 
@@ -106,7 +106,14 @@ def parse_graph_lifted(data: bytes) -> tuple[GraphDef, dict[bytes, memoryview]]:
         skeleton, lifted = lift_tensor_contents(data)
     except GraphError:
         return parse_graph(data, text=False), {}  # the plain parse says what is wrong
-    return parse_graph(skeleton, text=False), lifted
+    graph_def = parse_graph(skeleton, text=False)
+    if lifted:
+        # Protobuf keeps only the last of a repeated singular field (tensor_content twice, two
+        # "value" entries of one attr map, a oneof set twice): a marker in a dropped copy names
+        # no payload of the parsed graph. The skeleton is small, so checking costs little.
+        kept = graph_def.SerializeToString()
+        lifted = {marker: view for marker, view in lifted.items() if marker in kept}
+    return graph_def, lifted
 
 
 def read_bytes(path: PathLike) -> bytes:

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
+from .graph import escape
 from .summary import GraphSummary
 
 __all__ = ["FORMAT_VERSION", "TensorReport", "Report", "inspect_dict", "render_inspect",
@@ -28,8 +29,11 @@ def format_bytes(n: int) -> str:
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
                  right: Sequence[bool] | None = None) -> str:
-    """A plain-text table, columns padded to their widest cell (right-aligned where asked)."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    """A plain-text table, columns padded to their widest cell (right-aligned where asked).
+
+    Control characters in cells (node names come from the file) are escaped: one row, one line.
+    """
+    cells = [[escape(str(h)) for h in headers]] + [[escape(str(c)) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     right = right or [False] * len(headers)
     lines = []

@@ -420,3 +420,30 @@ def test_plot_usage_errors_exit_2_before_reading(args, tmp_path, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     assert main(args) == 2
     assert list(tmp_path.iterdir()) == []
+
+@pytest.mark.parametrize("text", [
+    "node { name: 'a' op: 'Const' attr { key: 'value' value { tensor { dtype: 100100 } } } }",
+    "node { name: 'a\\nminigraph: error: forged' op: 'Const' attr { key: 'value' value { tensor {"
+    " dtype: DT_FLOAT tensor_shape { dim { size: -1 } } } } } }",
+    "node { name: 'a' op: 'Const' attr { key: 'value' value { tensor { dtype: DT_FLOAT"
+    " tensor_shape { dim { size: 4294967297 } dim { size: 4294967296 } } float_val: 1 float_val: 2"
+    " } } } }",
+])
+@pytest.mark.parametrize("command", [["inspect"], []])
+def test_hostile_files_give_one_error_line_in_both_subcommands(text, command, tmp_path, capsys):
+    path = tmp_path / "g.pbtxt"
+    path.write_text(text)
+    assert main([*command, str(path)]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith(f"minigraph: error: {path}: node 'a")
+
+
+def test_inspect_never_expands_a_padded_list_declaring_gigabytes(tmp_path, capsys):
+    # 5 doubles padded to 2**40 elements: 8 TiB if expanded; inspect reads what is stored.
+    (tmp_path / "g.pbtxt").write_text(
+        "node { name: 'pad' op: 'Const' attr { key: 'value' value { tensor { dtype: DT_DOUBLE "
+        "tensor_shape { dim { size: 1099511627776 } } double_val: 1 double_val: 2 double_val: 3 "
+        "double_val: 4 double_val: 5 } } } }")
+    assert main(["inspect", "--json", str(tmp_path / "g.pbtxt")]) == 0
+    (const,) = json.loads(capsys.readouterr().out)["files"][0]["consts"]
+    assert (const["encoding"], const["elements"], const["distinct_values"]) == ("padded", 2**40, 5)

@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 from minigraph import DecodeError, MinigraphError, codec, from_array, read_graph, to_array
 from minigraph.graph import iter_consts
-from minigraph.schema import TensorProto
+from minigraph.schema import GraphDef, TensorProto
 
 from conftest import FIXTURES, MODELS, digest_values
 
@@ -208,3 +208,60 @@ def test_every_fixture_const_decodes_to_tensorflows_bytes(model, expected):
         got = seen[name]
         assert (got["dtype"], got["shape"]) == (fact["dtype"], fact["shape"]), name
         assert got["sha256"] == fact["sha256"], f"{model}: {name} decodes differently from TF"
+
+
+def _declared(dims: list[int], **fields) -> TensorProto:
+    tensor = TensorProto(dtype=1, **fields)
+    for size in dims:
+        tensor.tensor_shape.dim.add(size=size)
+    return tensor
+
+
+@pytest.mark.parametrize("dims, count", [
+    ([2**32, 2**32], 2**64),             # wraps to 0 in int64
+    ([2**32 + 1, 2**32], 2**64 + 2**32),  # wraps to 2**32, a plausible size
+    ([2**62, 2], 2**63),                  # one past int64's largest value
+])
+def test_shapes_whose_element_count_overflows_int64_are_refused(dims, count):
+    tensor = _declared(dims, float_val=[1.0, 2.0])
+    with pytest.raises(DecodeError, match=f"has {count} elements"):
+        codec.describe(tensor)
+    with pytest.raises(DecodeError):
+        to_array(tensor)
+
+
+def test_the_largest_int64_element_count_is_accepted_as_a_splat():
+    # 3 × 3074457345618258602 = 2**63 - 2 (by hand), just within int64.
+    info = codec.describe(_declared([3, 3074457345618258602], float_val=[0.5]))
+    assert (info.n_elements, info.encoding) == (2**63 - 2, "splat")
+
+
+def test_rank_is_held_to_tensorflows_254_dimensions():
+    assert codec.describe(_declared([1] * 254)).n_elements == 1
+    with pytest.raises(DecodeError, match="255 dimensions"):
+        codec.describe(_declared([1] * 255))
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("dims", [[2**32, 2**32], [2**62, 2], [3, 3074457345618258602],
+                                  [1] * 254, [1] * 255])
+def test_tensorflow_refuses_exactly_the_shapes_describe_refuses(dims):
+    import tensorflow as tf
+
+    graph_def = GraphDef()
+    node = graph_def.node.add(name="c", op="Const")
+    node.attr["dtype"].type = 1
+    node.attr["value"].tensor.CopyFrom(_declared(dims, float_val=[1.0]))
+    try:
+        codec.describe(node.attr["value"].tensor)
+        ours = True
+    except DecodeError:
+        ours = False
+    with tf.Graph().as_default():
+        try:
+            tf.compat.v1.import_graph_def(
+                tf.compat.v1.GraphDef.FromString(graph_def.SerializeToString()), name="")
+            theirs = True
+        except ValueError:
+            theirs = False
+    assert ours == theirs

@@ -226,3 +226,114 @@ def test_output_from_a_lifted_parse_equals_the_plain_one(model, tmp_path, monkey
     write_atomic(tmp_path / "out.pb", serialize_compressed(graph_def, changes, lifted=lifted)[0])
     assert (tmp_path / "out.pb").read_bytes() == expected_bytes
     assert report.clustered
+
+
+def _graph_of(**arrays) -> GraphDef:
+    graph_def = GraphDef()
+    for name, (values, dtype) in arrays.items():
+        node = graph_def.node.add(name=name, op="Const")
+        node.attr["value"].tensor.CopyFrom(from_array(values, dtype))
+    return graph_def
+
+
+_RNG = np.random.default_rng(7)
+# Narrow values at the top of their dtype's range beside wider values above it: a shared
+# centroid can lie beyond the narrow type's largest finite value (65504 for half, 3.3895e38 for
+# bfloat16, 3.4028e38 for float, all by hand from the formats' exponent and mantissa widths).
+MIXED = {
+    "half beside float": dict(
+        n=((65504 - 64 * _RNG.integers(0, 60, 400)).astype(np.float64), "DT_HALF"),
+        w=(65504 + _RNG.random(400) * 2e5, "DT_FLOAT")),
+    "bfloat16 beside float": dict(
+        n=(3.3895e38 - _RNG.random(400) * 1e37, "DT_BFLOAT16"),
+        w=(3.3896e38 + _RNG.random(400) * 1.3e36, "DT_FLOAT")),
+    "float beside double": dict(
+        n=(3.4028e38 - _RNG.random(400) * 1e37, "DT_FLOAT"),
+        w=(3.4028e38 + _RNG.random(400) * 1e38, "DT_DOUBLE")),
+}
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("k", [1, 2, 3, 8, 64])
+@pytest.mark.parametrize("case", sorted(MIXED))
+def test_global_codebook_over_mixed_dtypes_keeps_finite_values_finite_and_k_values(case, k):
+    original = _graph_of(**MIXED[case])
+    out, report = compress(original, n_clusters=k, global_clusters=True, min_n_weights=0)
+    rows = {row.name: row for row in report.tensors}
+    values = set()
+    for name, ref in _consts(out).items():
+        new = to_array(ref.tensor)
+        assert np.isfinite(new).all(), f"{case}, k={k}: {name} got non-finite values"
+        if rows[name].skipped is None:
+            values |= _finite_distinct(new)
+        else:  # left as it was
+            assert ref.tensor == _consts(original)[name].tensor
+    assert len(values) <= k
+    # The wide tensor is always clustered; the narrow one unless its dtype holds no entry.
+    assert rows["w"].skipped is None
+    assert rows["n"].skipped in (None, f"no entry of the global codebook fits {rows['n'].dtype}")
+
+
+def test_a_narrow_tensor_takes_the_nearest_entry_its_dtype_holds():
+    # Half {-60000 ×200, 65504 ×200} beside float {70000 ×200}, k = 2. By hand, the optimum is
+    # {-60000} | {65504, 70000}: SSE 400 × 2248² = 2.0e9, against 400 × 62752² = 1.6e12 for
+    # {-60000, 65504} | {70000}. Its centroid 67752 is beyond half's 65504, so the half values
+    # there take the only entry half holds, -60000; the float values keep 67752.
+    half = np.repeat([-60000.0, 65504.0], 200)
+    out, report = compress(_graph_of(n=(half, "DT_HALF"), w=(np.full(200, 70000.0), "DT_FLOAT")),
+                           n_clusters=2, global_clusters=True, min_n_weights=0, method="optimal")
+    assert to_array(_consts(out)["n"].tensor).tolist() == [-60000.0] * 400
+    assert to_array(_consts(out)["w"].tensor).tolist() == [67752.0] * 200
+
+
+def _padded(n_elements: int, stored: list[float], dtype: str = "DT_DOUBLE") -> GraphDef:
+    field = "double_val" if dtype == "DT_DOUBLE" else "float_val"
+    values = " ".join(f"{field}: {v}" for v in stored)
+    return text_format.Parse(f"""node {{ name: 'pad' op: 'Const' attr {{ key: 'value' value {{
+        tensor {{ dtype: {dtype} tensor_shape {{ dim {{ size: {n_elements} }} }} {values} }}
+        }} }} }}""", GraphDef())
+
+
+@pytest.mark.parametrize("global_clusters", [False, True])
+def test_a_padded_list_declaring_gigabytes_is_left_as_stored(global_clusters):
+    # 5 doubles declaring 2**28 elements: 2 GiB decoded from 54 stored bytes.
+    graph_def = _padded(2**28, [1, 2, 3, 4, 5])
+    out, report = compress(graph_def, n_clusters=2, global_clusters=global_clusters)
+    (row,) = report.tensors
+    assert row.skipped is not None and "would expand to 2147483648 bytes" in row.skipped
+    assert out == graph_def
+
+
+def test_a_padded_list_within_the_memory_rule_is_still_clustered():
+    # 2**20 floats decode to 4 MiB: under the 16 MiB floor, whatever they store.
+    out, report = compress(_padded(2**20, [1, 2, 3, 4, 5], "DT_FLOAT"), n_clusters=2)
+    assert report.tensors[0].skipped is None
+    assert len(_finite_distinct(to_array(_consts(out)["pad"].tensor))) == 2
+
+
+@pytest.mark.parametrize("global_clusters", [False, True])
+def test_values_beyond_the_engines_range_leave_that_tensor_alone_and_say_why(global_clusters):
+    big = _RNG.standard_normal(300)
+    big[5] = 1e200
+    original = _graph_of(big=(big, "DT_DOUBLE"), fine=(_RNG.standard_normal(300), "DT_DOUBLE"))
+    out, report = compress(original, n_clusters=4, global_clusters=global_clusters)
+    rows = {row.name: row for row in report.tensors}
+    assert "1e+200" in rows["big"].skipped and "1e+140" in rows["big"].skipped
+    assert _consts(out)["big"].tensor == _consts(original)["big"].tensor
+    assert rows["fine"].skipped is None
+    assert len(_finite_distinct(to_array(_consts(out)["fine"].tensor))) == 4
+
+
+@pytest.mark.filterwarnings("error")
+def test_signalling_nans_pooled_into_a_float64_codebook_raise_no_warning():
+    # 0x7F800001: a float32 signalling NaN (quiet bit clear); widening it raises "invalid".
+    bits = np.arange(0x3F800000, 0x3F800000 + 300, dtype=np.uint32)
+    bits[7] = 0x7F800001
+    graph_def = GraphDef()
+    node = graph_def.node.add(name="f", op="Const")
+    node.attr["value"].tensor.CopyFrom(from_array(bits.view(np.float32)))
+    node = graph_def.node.add(name="d", op="Const")
+    node.attr["value"].tensor.CopyFrom(from_array(np.linspace(0, 1, 300)))
+    out, _ = compress(graph_def, n_clusters=4, global_clusters=True)
+    new = to_array(_consts(out)["f"].tensor)
+    assert new.view(np.uint32)[7] == 0x7F800001

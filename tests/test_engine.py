@@ -409,3 +409,20 @@ def test_bad_options_are_usage_errors_before_any_file_is_read(argv, message, tmp
     missing = tmp_path / "x.pb"  # does not exist: reading it would be exit 1, not 2
     assert main([*argv, str(missing)]) == 2
     assert capsys.readouterr().err.strip() == f"minigraph: error: {message}"
+
+
+@pytest.mark.filterwarnings("error")
+def test_signalling_nans_are_labelled_without_a_floating_point_warning():
+    # 0x7F800001 is a signalling NaN (quiet bit clear): widening it to float64 raises "invalid".
+    values = np.array([0x3F800000, 0x7F800001, 0x40000000, 0x40400000], np.uint32).view(np.float32)
+    result = cluster(values, 2)
+    assert result.centroids.size == 2
+
+
+@pytest.mark.filterwarnings("error")
+def test_sqnr_of_a_subnormal_signal_is_finite_and_warning_free():
+    # By hand: signal = 2 × (1e-160)² = 2e-320 (subnormal), sse = 2 × (1e150)² = 2e300; their
+    # ratio underflows to 0, yet the SQNR is 10 × log10(1e-620) = -6200 dB.
+    values = np.array([1e-160, 1e-160])
+    _, errors = substitute(values, np.zeros(2, np.uint8), np.array([1e150]))
+    assert errors.sqnr_db == pytest.approx(-6200, rel=1e-6)

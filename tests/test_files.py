@@ -185,3 +185,45 @@ def test_a_writer_killed_mid_write_leaves_no_temp_file_after_the_next_run(tmp_pa
     os.utime(temp, (time.time() - 60, time.time() - 60))
     pbfile.write_atomic(tmp_path / "other.pb", b"data")
     assert _files(tmp_path) == ["other.pb"]
+
+
+def test_verification_accepts_a_lifted_payload_on_a_node_that_ends_up_no_const(tmp_path):
+    # protobuf keeps the last `op`: a node read as a Const while its 70,000-byte payload was
+    # lifted out, then renamed Identity by a later field, still carries the payload (found by
+    # fuzzing: verification compared the reader's placeholders instead of the bytes).
+    import numpy as np
+
+    from minigraph import from_array
+    from minigraph.schema import GraphDef, NodeDef
+
+    node = NodeDef(name="c0", op="Const")
+    node.attr["value"].tensor.CopyFrom(from_array(np.arange(17500, dtype=np.float32)))
+    node.attr["dtype"].type = 1
+    graph = GraphDef()
+    graph.node.add().CopyFrom(node)
+    weights = graph.node.add(name="w", op="Const")
+    weights.attr["value"].tensor.CopyFrom(from_array(np.linspace(-1, 1, 300, dtype=np.float32)))
+    weights.attr["dtype"].type = 1
+    data = bytearray(graph.SerializeToString())
+    op_field = b"\x12\x08Identity"  # NodeDef.op (field 2), appended inside node c0
+    first = data.index(b"\x0a", 0)  # GraphDef.node (field 1) of c0: tag, then its length varint
+    length, start = 0, first + 1
+    for shift in range(0, 35, 7):
+        byte = data[start]
+        length |= (byte & 0x7F) << shift
+        start += 1
+        if byte < 0x80:
+            break
+    body = bytes(data[start:start + length]) + op_field
+    size = len(body)
+    varint = bytearray()
+    while size > 0x7F:
+        varint.append(size & 0x7F | 0x80)
+        size >>= 7
+    varint.append(size)
+    patched = bytes(data[:first + 1]) + bytes(varint) + body + bytes(data[start + length:])
+    model = tmp_path / "renamed.pb"
+    model.write_bytes(patched)
+    assert GraphDef.FromString(patched).node[0].op == "Identity"
+    result = compress_file(model, options=Options(n_clusters=4))
+    assert result["verified"] and result["totals"]["clustered"] == 1

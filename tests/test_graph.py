@@ -68,3 +68,31 @@ def test_control_inputs_and_output_indices_are_accepted():
     check_graph(_graph("""
         node { name: 'a' op: 'NoOp' }
         node { name: 'b' op: 'Identity' input: 'a:1' input: '^a' }"""))
+
+
+@pytest.mark.parametrize("text", [
+    # A node name, function name, op and input with line breaks and a forged second error line.
+    r"node { name: 'a\nminigraph: error: forged' op: 'Const' }",
+    r"node { name: 'a\r' op: 'NoOp' } node { name: 'a\r' op: 'NoOp' }",
+    r"node { name: 'a' op: 'NoOp' input: 'b\n\x1b[2K' }",
+    r"node { name: '' op: 'x\ny' }",
+    r"library { function { signature { name: 'f\n' } node_def { name: 'k' op: 'Const' } } }",
+])
+def test_names_from_the_file_are_escaped_so_a_message_stays_one_line(text):
+    graph_def = _graph(text)
+    with pytest.raises(GraphError) as caught:
+        check_graph(graph_def)
+        list(iter_consts(graph_def))
+    message = str(caught.value)
+    assert message.isprintable(), message
+    assert r"\n" in message or r"\r" in message
+
+
+def test_const_ref_place_escapes_node_and_function_names():
+    graph_def = _graph(r"""
+        library { function { signature { name: 'f\u2028g' }
+          node_def { name: 'k\tl' op: 'Const'
+                     attr { key: 'value' value { tensor { dtype: DT_FLOAT } } } }
+        } }""")
+    (ref,) = iter_consts(graph_def)
+    assert ref.place == r"node 'k\tl' in library function 'f\u2028g'"

@@ -15,6 +15,7 @@ from minigraph.pbfile import parse_graph, serialize_graph
 from minigraph.schema import GraphDef, TensorProto
 
 from conftest import FIXTURES, MODELS
+from fuzz import attr_entry, const, ld, node, vi
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -164,3 +165,52 @@ def test_lifted_parse_of_bad_bytes_gives_the_plain_parse_errors():
     for blob in (data[: len(data) // 2 + 3], b"\x0a\xff\xff\xff\xff\x0f", b""):
         with pytest.raises(GraphError):
             parse_graph_lifted(blob)
+
+
+def _lifted_layouts() -> dict[str, bytes]:
+    """Valid files in which protobuf drops a copy of a large tensor_content: it keeps the last
+    of a repeated singular field, the last map entry of a key and the last member of a oneof."""
+    rng = np.random.default_rng(0)
+    n = 20_000  # 80 kB of float32: above the size from which payloads are read in place
+
+    def tensor(content: bytes = b"") -> bytes:
+        shape = ld(2, ld(2, vi(1, n)))  # TensorShapeProto.dim[0].size = n
+        return vi(1, 1) + shape + (ld(4, content) if content else b"")  # DT_FLOAT
+
+    def payload() -> bytes:
+        return rng.standard_normal(n).astype(np.float32).tobytes()
+
+    def value(tensor_bytes: bytes) -> bytes:
+        return attr_entry(b"value", ld(8, tensor_bytes))
+
+    return {
+        "content twice": const(b"w", tensor(payload()) + ld(4, payload())),
+        "tensor field twice": node(b"w", b"Const", attr_entry(
+            b"value", ld(8, tensor(payload())) + ld(8, tensor(payload())))),
+        "value entry twice": node(b"w", b"Const", value(tensor(payload())),
+                                  value(tensor(payload()))),
+        "oneof replaced": node(b"w", b"Const", attr_entry(
+            b"value", ld(8, tensor(payload())) + ld(2, b"text"))) + const(b"k", tensor(payload())),
+        "op changed after attrs": node(b"w", b"Const", value(tensor(payload())), ld(2, b"Identity"))
+        + const(b"k", tensor(payload())),
+    }
+
+
+@pytest.mark.parametrize("layout", sorted(_lifted_layouts()))
+def test_lifted_parse_and_splice_agree_with_protobuf_on_repeated_fields(layout):
+    from minigraph.pbfile import parse_graph_lifted, serialize_spliced
+
+    data = _lifted_layouts()[layout]
+    plain = GraphDef.FromString(data)
+    graph_def, lifted = parse_graph_lifted(data)
+    spliced = b"".join(bytes(chunk) for chunk in serialize_spliced(graph_def, lifted))
+    assert GraphDef.FromString(spliced) == plain
+
+
+def test_a_parser_error_quoting_the_file_escapes_its_control_characters():
+    data = b'node { name: "a\x1b[31mRED\r" op: "Const" attr { key: "value" value { tensor { ' \
+           b'dtype: DT_FLOATY } } } }'
+    with pytest.raises(GraphError) as caught:
+        parse_graph(data, text=True)
+    message = str(caught.value)
+    assert message.isprintable() and r"a\x1b[31mRED\r" in message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _codebook_kernels as kernels
@@ -30,13 +32,16 @@ def labels_by_search(flat: np.ndarray, padded: np.ndarray, labels: np.ndarray) -
     """Labels (n,), OUT and returned: the number of padded thresholds below each value, by
     branch-free binary search on float64 chunks (NaN and +-inf get 0)."""
     if flat.size <= _twins.SMALL:
-        _twins.assign_labels(flat.astype(np.float64), padded, labels)
+        with np.errstate(invalid="ignore"):  # widening a signalling NaN raises the flag
+            wide = flat.astype(np.float64)
+        _twins.assign_labels(wide, padded, labels)
         return labels
     buffer = np.empty(min(CHUNK, flat.size))
     for start in range(0, flat.size, CHUNK):
         part = flat[start : start + CHUNK]
         chunk = buffer[: part.size]
-        chunk[:] = part
+        with np.errstate(invalid="ignore"):  # widening a signalling NaN raises the flag
+            chunk[:] = part
         kernels.assign_labels(chunk, padded, labels[start : start + part.size])
     return labels
 
@@ -54,6 +59,7 @@ def substitute(values: np.ndarray, labels: np.ndarray,
     apply = _twins.apply_codebook if values.size <= _twins.SMALL else kernels.apply_codebook
     sse, signal, worst, count = apply(source, labels, book.astype(wide), new, used)
     new = new.astype(values.dtype, copy=False)
-    sqnr = float(10.0 * np.log10(signal / sse)) if sse > 0 and signal > 0 else None
+    # Logarithms taken apart: the ratio of a subnormal signal to a large error underflows to 0.
+    sqnr = 10.0 * (math.log10(signal) - math.log10(sse)) if sse > 0 and signal > 0 else None
     distinct = int(np.unique(book[used.astype(bool)]).size)
     return new, Errors(sse / count if count else 0.0, worst, sqnr, distinct)
