@@ -17,8 +17,8 @@ __all__ = ["TensorInfo", "describe", "to_array", "stored_values", "from_array", 
            "content_of", "set_placeholder", "round_to_dtype",
            "bfloat16_to_float32", "float32_to_bfloat16"]
 
-_BF16 = 14
-_STRING = 7
+_BF16 = dtypes.DT_BFLOAT16
+_STRING = dtypes.DT_STRING
 # TensorFlow's shape limits (tensorflow/core/framework/tensor_shape.h: MaxDimensions is 254,
 # and element counts are int64, checked for overflow when a shape is built).
 _MAX_RANK = 254

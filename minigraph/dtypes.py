@@ -8,7 +8,8 @@ import numpy as np
 
 from .errors import DecodeError
 
-__all__ = ["DTypeInfo", "lookup", "for_numpy", "dtype_name", "FLOAT_TYPES", "BY_ENUM"]
+__all__ = ["DTypeInfo", "lookup", "for_numpy", "dtype_name", "FLOAT_TYPES", "BY_ENUM",
+           "DT_FLOAT", "DT_DOUBLE", "DT_HALF", "DT_BFLOAT16", "DT_STRING"]
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,17 @@ _TABLE = (
 )
 
 BY_ENUM: dict[int, DTypeInfo] = {row.enum: row for row in _TABLE}
+_BY_NAME: dict[str, int] = {row.name: row.enum for row in _TABLE}
+# The types code needs to name: bfloat16 (16-bit patterns in numpy) and strings (no content).
+DT_FLOAT, DT_DOUBLE, DT_HALF = _BY_NAME["DT_FLOAT"], _BY_NAME["DT_DOUBLE"], _BY_NAME["DT_HALF"]
+DT_BFLOAT16, DT_STRING = _BY_NAME["DT_BFLOAT16"], _BY_NAME["DT_STRING"]
 FLOAT_TYPES: frozenset[int] = frozenset(row.enum for row in _TABLE if row.is_float)
 
 # numpy dtype → the DataType from_array picks by default (the first row wins: int8 → DT_INT8,
 # not DT_QINT8). Keyed by dtype "kind+size" so byte order does not matter.
 _BY_NUMPY: dict[str, DTypeInfo] = {}
 for _info in _TABLE:
-    if _info.enum != 14:  # bfloat16 is only ever chosen explicitly
+    if _info.enum != DT_BFLOAT16:  # bfloat16 is only ever chosen explicitly
         _BY_NUMPY.setdefault(_info.storage.str.lstrip("<>|="), _info)
 
 # Names TensorFlow gives to types we recognise but cannot represent in numpy.
@@ -129,7 +134,7 @@ def for_numpy(dtype: np.dtype) -> DTypeInfo:
     """
     dtype = np.dtype(dtype)
     if dtype.kind in "OSU":
-        return BY_ENUM[7]
+        return BY_ENUM[DT_STRING]
     info = _BY_NUMPY.get(dtype.str.lstrip("<>|="))
     if info is None:
         raise DecodeError(f"numpy dtype {dtype} has no TensorFlow equivalent")

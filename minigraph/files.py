@@ -14,7 +14,8 @@ from .compress import Change, Options, Progress, palettize_changes, plan_compres
 from .errors import GraphError, MinigraphError
 from .palette import expand
 from .report import inspect_dict
-from .savedmodel import compress_savedmodel, inspect_savedmodel
+from .savedmodel import compress_savedmodel
+from .savedmodel_summary import inspect_savedmodel
 from .schema import GraphDef
 from .summary import summarize_graph
 from .wire import Chunk, new_marker
@@ -319,7 +320,7 @@ def _draining(chunks: list[Chunk]) -> Iterable[Chunk]:
 def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """What ``minigraph inspect`` reports for one file (or SavedModel directory), JSON-ready.
 
-    A SavedModel's dict is :func:`minigraph.savedmodel.inspect_savedmodel`'s (it has a
+    A SavedModel's dict is :func:`minigraph.savedmodel_summary.inspect_savedmodel`'s (it has a
     ``variables`` key); a GraphDef's is :func:`minigraph.report.inspect_dict`'s.
 
     Raises

@@ -13,7 +13,7 @@ __all__ = ["WORD_BITS", "MAX_BITS", "bits_for", "per_word", "pack_indices", "unp
 
 WORD_BITS = 64
 MAX_BITS = 16  # 65,536 entries: every float16/bfloat16 pattern; beyond that a palette rarely pays
-_BF16 = 14
+_BF16 = dtypes.DT_BFLOAT16
 _CHUNK = 1 << 20  # elements searched and packed at a time, to bound the temporaries
 _WINDOW = 16  # bits of a pattern looked up in one table
 

@@ -14,7 +14,8 @@ from minigraph.bundle import read_bundle
 from minigraph.compress import Options
 from minigraph.errors import BundleError, SavedModelError
 from minigraph.graph import iter_consts
-from minigraph.savedmodel import compress_savedmodel, inspect_savedmodel, read_savedmodel
+from minigraph.savedmodel import compress_savedmodel, read_savedmodel
+from minigraph.savedmodel_summary import inspect_savedmodel
 
 from conftest import FIXTURES
 
