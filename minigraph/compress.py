@@ -97,9 +97,6 @@ def _skip_reason(ref: ConstRef, info: codec.TensorInfo, options: Options) -> str
     return None
 
 
-def _with_place(ref: ConstRef, exc: DecodeError) -> DecodeError:
-    return DecodeError(f"{ref.place}: {exc}")
-
 
 def _select(graph_def: GraphDef, options: Options,
             lifted: Mapping[bytes, memoryview]) -> tuple[list[_Job], list[TensorReport]]:
@@ -110,7 +107,7 @@ def _select(graph_def: GraphDef, options: Options,
         try:
             info = codec.describe(ref.tensor, content)
         except DecodeError as exc:
-            raise _with_place(ref, exc) from None
+            raise ref.locate(exc) from None
         row = TensorReport(name=ref.name, function=ref.function, dtype=info.dtype_name,
                            shape=info.shape, elements=info.n_elements,
                            bytes_before=info.nbytes, bytes_after=info.nbytes)
@@ -206,7 +203,7 @@ def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorRep
                 try:
                     values = _decode(job)
                 except DecodeError as exc:
-                    raise _with_place(job.ref, exc) from None
+                    raise job.ref.locate(exc) from None
                 running[pool.submit(_cluster_one, job, values, options)] = job
                 in_flight += _working_bytes(job)
                 del values
@@ -245,7 +242,7 @@ def _run_global(jobs: list[_Job], options: Options, progress: Callable[[TensorRe
         try:
             values = _decode(job)
         except DecodeError as exc:
-            raise _with_place(job.ref, exc) from None
+            raise job.ref.locate(exc) from None
         job.row.skipped = _extremes_refused(values)
         if job.row.skipped is None:
             decoded.append(values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from .errors import GraphError
+from .errors import DecodeError, GraphError
 from .schema import GraphDef, NodeDef, TensorProto
 
 __all__ = ["ConstRef", "CONST_OPS", "iter_consts", "check_graph", "quote", "escape"]
@@ -31,6 +31,10 @@ class ConstRef:
     def tensor(self) -> TensorProto:
         """The node's ``value`` attr tensor (a live reference into the GraphDef)."""
         return self.node.attr["value"].tensor
+
+    def locate(self, exc: DecodeError) -> DecodeError:
+        """The same error, its message prefixed with where the node is (:attr:`place`)."""
+        return DecodeError(f"{self.place}: {exc}")
 
 
 def escape(text: str) -> str:

@@ -49,9 +49,6 @@ def count_distinct(ref: ConstRef, info: codec.TensorInfo) -> int:
     return int(np.unique(values.reshape(-1)).size)
 
 
-def _with_place(ref: ConstRef, exc: DecodeError) -> DecodeError:
-    return DecodeError(f"{ref.place}: {exc}")
-
 
 def summarize_graph(graph_def: GraphDef) -> GraphSummary:
     """Summarise every Const in the main graph and the function library.
@@ -67,7 +64,7 @@ def summarize_graph(graph_def: GraphDef) -> GraphSummary:
             info = codec.describe(ref.tensor)
             distinct = count_distinct(ref, info)
         except DecodeError as exc:
-            raise _with_place(ref, exc) from None
+            raise ref.locate(exc) from None
         rows.append(ConstSummary(ref.name, ref.function, info, distinct))
     rows.sort(key=lambda row: row.name)
     n_nodes = len(graph_def.node) + sum(len(f.node_def) for f in graph_def.library.function)
