@@ -1,0 +1,220 @@
+"""Cluster counts per tensor from all-k error curves: under a bit budget, or an SQNR floor."""
+
+# A tensor (later: one group of a tensor's output channels) is a "unit" with n weights, a
+# palette entry size and its optimal MSE for every k (engine.error_curve). Choosing one k per
+# unit so the total cost fits a budget and the summed distortion is least is a multiple-choice
+# knapsack. It is solved exactly by a dynamic program over units that keeps only the Pareto
+# frontier of (cost, distortion) of the units seen so far (Sinha & Zoltners 1979 use the same
+# dominance), pruned by bounds; where that frontier would grow past _PAIR_CAP pairs in one step
+# the greedy solution is returned instead: upgrades in order of distortion saved per bit, which
+# follows the Lagrangian relaxation's lower convex hull, then fills what budget is left.
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from . import packing
+from .errors import ClusteringError
+
+__all__ = ["OBJECTIVES", "DEFAULT_OBJECTIVE", "Unit", "Allocation", "index_bits", "cost_bits",
+           "allocate", "smallest_k_for_sqnr", "sqnr_db"]
+
+# "relative": sum over units of MSE / mean square (each tensor's noise-to-signal ratio, as
+# if every layer mattered alike); "weighted": the same, each term times the unit's weights.
+OBJECTIVES = ("relative", "weighted")
+DEFAULT_OBJECTIVE = "relative"
+_PAIR_CAP = 4_000_000  # (frontier point, choice) pairs in one step before the greedy fallback
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One tensor to cluster: weights, palette entry bytes, MSE (K,) for k = 1..K, mean square."""
+
+    n: int
+    itemsize: int
+    curve: np.ndarray
+    mean_square: float
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """The chosen k per unit, their total cost in bits, the objective and the solver used."""
+
+    ks: tuple[int, ...]
+    bits: int
+    objective: float
+    solver: str  # "exact" or "greedy"
+
+
+def index_bits(k: int, n: int, palette: bool) -> int:
+    """Bits the indices of n weights take with k entries.
+
+    Palette form: what minigraph.palette writes, ceil(log2 k) bits (at least 1) packed
+    64 // bits to an int64 word, or one uint8 per index where that is smaller (8 bits, or
+    fewer than 8 with a word wasting more than a byte). Values form: n * ceil(log2 k), 0 at
+    k = 1 (what an entropy coder such as gzip can at best reach for uniform use).
+    """
+    if not palette:
+        return n * (int(k) - 1).bit_length()
+    bits = packing.bits_for(k)
+    packed = packing.WORD_BITS * -(-n // packing.per_word(bits))
+    return min(8 * n, packed) if bits <= 8 else packed
+
+
+def cost_bits(unit: Unit, k: int, palette: bool) -> int:
+    """A unit's cost at k: its indices, plus (palette form) k entries of its dtype."""
+    return index_bits(k, unit.n, palette) + (8 * unit.itemsize * int(k) if palette else 0)
+
+
+def sqnr_db(mse: float, mean_square: float) -> float:
+    """10 log10(mean square / MSE); +inf without error, -inf without signal."""
+    if mse <= 0:
+        return math.inf
+    return 10 * math.log10(mean_square / mse) if mean_square > 0 else -math.inf
+
+
+def smallest_k_for_sqnr(unit: Unit, db: float) -> int:
+    """Smallest k whose curve's SQNR is at least ``db``; the curve's largest k if none is."""
+    if unit.mean_square <= 0:
+        return 1
+    ok = np.flatnonzero(unit.curve <= unit.mean_square * 10.0 ** (-db / 10.0))
+    return int(ok[0]) + 1 if ok.size else int(unit.curve.size)
+
+
+def _candidates(unit: Unit, palette: bool, objective: str
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ks, costs, distortions) of the unit's Pareto-efficient k, by ascending cost."""
+    ks = np.arange(1, unit.curve.size + 1)
+    costs = np.array([cost_bits(unit, int(k), palette) for k in ks], np.int64)
+    scale = (unit.n if objective == "weighted" else 1.0) / unit.mean_square \
+        if unit.mean_square > 0 else 0.0
+    values = unit.curve * scale
+    order = np.lexsort((ks, costs))
+    ks, costs, values = ks[order], costs[order], values[order]
+    best_before = np.concatenate(([np.inf], np.minimum.accumulate(values)[:-1]))
+    keep = values < best_before  # strictly better than everything cheaper (or as cheap)
+    return ks[keep], costs[keep], values[keep]
+
+
+def allocate(units: Sequence[Unit], bits_per_weight: float, *, palette: bool,
+             objective: str = DEFAULT_OBJECTIVE) -> Allocation:
+    """Choose k per unit minimising the objective with total cost <= bits_per_weight * weights.
+
+    Parameters
+    ----------
+    units : sequence of Unit
+        Each with its MSE curve for k = 1..K (K the largest k allowed).
+    bits_per_weight : float
+        Budget per weight on average over all units (indices plus, in the palette form,
+        the palettes: see `cost_bits`).
+    palette : bool
+        Count the palette form's costs (else the values form's index bits only).
+    objective : {"relative", "weighted"}
+        Sum of MSE / mean square over units, or the same weighted by each unit's weights.
+
+    Returns
+    -------
+    Allocation
+        ``solver`` is "exact" for the exact optimum, "greedy" where the exact frontier grew
+        past its cap (then the greedy solution, feasible but not proven optimal).
+
+    Raises
+    ------
+    ClusteringError
+        If even k = 1 everywhere costs more than the budget, or the objective is unknown.
+    """
+    if objective not in OBJECTIVES:
+        raise ClusteringError(f"objective must be one of {', '.join(OBJECTIVES)}; "
+                              f"got {objective!r}")
+    budget = math.floor(bits_per_weight * sum(unit.n for unit in units))
+    cands = [_candidates(unit, palette, objective) for unit in units]
+    least = sum(int(c[1][0]) for c in cands)
+    if least > budget:
+        weights = max(sum(unit.n for unit in units), 1)
+        raise ClusteringError(
+            f"a budget of {bits_per_weight:g} bits per weight is below the least the "
+            f"{len(units)} tensors to cluster can take ({least / weights:.3g} bits per weight, "
+            f"every tensor at k=1)")
+    greedy = _greedy(cands, budget)
+    upper = sum(float(c[2][j]) for c, j in zip(cands, greedy, strict=True))
+    exact = _frontier(cands, budget, upper)
+    picks, solver = (greedy, "greedy") if exact is None else (exact, "exact")
+    ks = tuple(int(c[0][j]) for c, j in zip(cands, picks, strict=True))
+    bits = sum(int(c[1][j]) for c, j in zip(cands, picks, strict=True))
+    value = sum(float(c[2][j]) for c, j in zip(cands, picks, strict=True))
+    return Allocation(ks, bits, value, solver)
+
+
+def _greedy(cands: list, budget: int) -> list[int]:
+    """Start every unit at its cheapest choice; repeatedly take the upgrade that saves the
+    most distortion per bit among those that still fit (a unit's best fitting upgrade only
+    worsens as the budget is spent, so stale heap entries are recomputed when popped)."""
+    picks = [0] * len(cands)
+    left = budget - sum(int(c[1][0]) for c in cands)
+    heap: list[tuple[float, int, int]] = []
+
+    def push(i: int) -> None:
+        _, costs, values = cands[i]
+        j = picks[i]
+        extra = costs[j + 1:] - costs[j]
+        fits = np.flatnonzero(extra <= left)
+        if fits.size:
+            rate = (values[j + 1:][fits] - values[j]) / extra[fits]
+            best = int(fits[int(np.argmin(rate))])
+            heapq.heappush(heap, (float(rate.min()), i, j + 1 + best))
+
+    for i in range(len(cands)):
+        push(i)
+    while heap:
+        _, i, j = heapq.heappop(heap)
+        extra = int(cands[i][1][j] - cands[i][1][picks[i]])
+        if j <= picks[i]:
+            continue
+        if extra > left:
+            push(i)  # no longer fits: this unit's best that does
+            continue
+        left -= extra
+        picks[i] = j
+        push(i)
+    return picks
+
+
+def _frontier(cands: list, budget: int, upper: float) -> list[int] | None:
+    """Exact optimum by a DP over units keeping the Pareto frontier of (cost, distortion);
+    None if a step would exceed _PAIR_CAP pairs. States that cannot fit with the rest at
+    their cheapest, or cannot beat ``upper`` with the rest at their best, are dropped."""
+    m = len(cands)
+    cheapest = np.zeros(m + 1, np.int64)
+    lowest = np.zeros(m + 1)
+    for i in range(m - 1, -1, -1):
+        cheapest[i] = cheapest[i + 1] + cands[i][1][0]
+        lowest[i] = lowest[i + 1] + cands[i][2][-1]
+    slack = 1e-9 * max(abs(upper), 1e-300)
+    cost, value = np.zeros(1, np.int64), np.zeros(1)
+    steps = []
+    for i, (_, c, v) in enumerate(cands):
+        if cost.size * c.size > _PAIR_CAP:
+            return None
+        all_cost = (cost[:, None] + c[None, :]).ravel()
+        all_value = (value[:, None] + v[None, :]).ravel()
+        ok = np.flatnonzero((all_cost + cheapest[i + 1] <= budget)
+                            & (all_value + lowest[i + 1] <= upper + slack))
+        order = ok[np.lexsort((all_value[ok], all_cost[ok]))]
+        vals = all_value[order]
+        best_before = np.concatenate(([np.inf], np.minimum.accumulate(vals)[:-1]))
+        order = order[vals < best_before]
+        steps.append(order)
+        cost, value = all_cost[order], all_value[order]
+    if cost.size == 0:  # only by rounding: the greedy solution is within the bounds
+        return None
+    at = int(np.argmin(value))
+    picks = [0] * m
+    for i in range(m - 1, -1, -1):
+        flat = int(steps[i][at])
+        at, picks[i] = divmod(flat, cands[i][1].size)
+    return picks

@@ -1,0 +1,105 @@
+"""Bit allocation: costs by hand, the exact solver against brute force, SQNR floors."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minigraph.budget import (Unit, allocate, cost_bits, index_bits, smallest_k_for_sqnr,
+                              sqnr_db)
+from minigraph.errors import ClusteringError
+
+
+def test_index_bits_by_hand():
+    # values form: ceil(log2 k) bits per weight, none at k = 1
+    assert [index_bits(k, 10, False) for k in (1, 2, 3, 4, 5, 256)] == [0, 10, 20, 20, 30, 80]
+    # palette form, 1000 weights: 1 bit at k <= 2 (64 per word: 16 words), 3 bits: 21 per
+    # word -> 48 words; 5 bits: 12 per word -> 84 words = 5376 bits; 7 bits: 9 per word ->
+    # 112 words = 7168 < 8000; 8 bits: uint8, 8000.
+    assert index_bits(1, 1000, True) == 16 * 64
+    assert index_bits(8, 1000, True) == 48 * 64
+    assert index_bits(32, 1000, True) == 84 * 64
+    assert index_bits(128, 1000, True) == 112 * 64
+    assert index_bits(256, 1000, True) == 8000
+    unit = Unit(1000, 4, np.zeros(256), 1.0)
+    assert cost_bits(unit, 4, True) == 32 * 64 + 4 * 32  # 2 bits: 32 per word, 4 float32s
+    assert cost_bits(unit, 4, False) == 2000
+
+
+def _unit(rng, k_max: int) -> Unit:
+    n = int(rng.integers(1, 200))
+    drops = rng.random(k_max) * rng.choice([0.0, 1.0], k_max, p=[0.2, 0.8])
+    curve = np.cumsum(drops[::-1])[::-1] / 10 + rng.random() * (rng.random() < 0.5)
+    return Unit(n, int(rng.choice([2, 4, 8])), curve, float(rng.random() * 5))
+
+
+def _brute(units, budget_bits, palette, objective):
+    best = math.inf
+    for ks in itertools.product(*[range(1, u.curve.size + 1) for u in units]):
+        cost = sum(cost_bits(u, k, palette) for u, k in zip(units, ks))
+        if cost > budget_bits:
+            continue
+        value = sum(u.curve[k - 1] / u.mean_square * (u.n if objective == "weighted" else 1)
+                    for u, k in zip(units, ks))
+        best = min(best, value)
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.booleans(),
+       st.sampled_from(["relative", "weighted"]), st.floats(0.5, 6))
+def test_exact_solver_equals_brute_force(seed, n_units, palette, objective, bits):
+    rng = np.random.default_rng(seed)
+    units = [_unit(rng, 4 if n_units > 4 else 6) for _ in range(n_units)]
+    budget = math.floor(bits * sum(u.n for u in units))
+    want = _brute(units, budget, palette, objective)
+    if want == math.inf:
+        with pytest.raises(ClusteringError, match="below the least"):
+            allocate(units, bits, palette=palette, objective=objective)
+        return
+    got = allocate(units, bits, palette=palette, objective=objective)
+    assert got.solver == "exact"
+    assert got.bits <= budget
+    assert got.bits == sum(cost_bits(u, k, palette) for u, k in zip(units, got.ks))
+    assert got.objective == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+def test_objective_never_rises_with_the_budget():
+    rng = np.random.default_rng(7)
+    units = [_unit(rng, 16) for _ in range(5)]
+    values = [allocate(units, b, palette=True).objective for b in np.linspace(2.5, 9, 40)]
+    assert all(b <= a for a, b in zip(values, values[1:]))
+    assert values[-1] < values[0]
+
+
+def test_a_budget_below_k1_everywhere_is_refused():
+    units = [Unit(100, 4, np.array([1.0, 0.5]), 1.0)]
+    # palette form at k = 1: 100 1-bit indices in 2 words (128 bits) + one float32 (32 bits)
+    assert allocate(units, 1.6, palette=True).ks == (1,)
+    with pytest.raises(ClusteringError, match="1.6 bits per weight"):
+        allocate(units, 1.59, palette=True)
+
+
+def test_greedy_fallback_is_feasible(monkeypatch):
+    import minigraph.budget as budget
+
+    monkeypatch.setattr(budget, "_PAIR_CAP", 1)
+    rng = np.random.default_rng(3)
+    units = [_unit(rng, 8) for _ in range(4)]
+    got = allocate(units, 3.0, palette=True)
+    assert got.solver == "greedy"
+    assert got.bits <= 3.0 * sum(u.n for u in units)
+
+
+def test_sqnr_floor_by_hand():
+    unit = Unit(10, 4, np.array([1.0, 0.1, 0.01, 0.001]), 10.0)  # SQNR 10, 20, 30, 40 dB
+    assert smallest_k_for_sqnr(unit, 30) == 3
+    assert smallest_k_for_sqnr(unit, 30.1) == 4
+    assert smallest_k_for_sqnr(unit, 50) == 4  # none reaches it: the largest k
+    assert smallest_k_for_sqnr(Unit(10, 4, np.zeros(4), 0.0), 30) == 1
+    assert sqnr_db(0.01, 10.0) == pytest.approx(30.0)
