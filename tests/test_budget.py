@@ -41,11 +41,11 @@ def _unit(rng, k_max: int) -> Unit:
 def _brute(units, budget_bits, palette, objective):
     best = math.inf
     for ks in itertools.product(*[range(1, u.curve.size + 1) for u in units]):
-        cost = sum(cost_bits(u, k, palette) for u, k in zip(units, ks))
+        cost = sum(cost_bits(u, k, palette) for u, k in zip(units, ks, strict=True))
         if cost > budget_bits:
             continue
         value = sum(u.curve[k - 1] / u.mean_square * (u.n if objective == "weighted" else 1)
-                    for u, k in zip(units, ks))
+                    for u, k in zip(units, ks, strict=True))
         best = min(best, value)
     return best
 
@@ -65,7 +65,7 @@ def test_exact_solver_equals_brute_force(seed, n_units, palette, objective, bits
     got = allocate(units, bits, palette=palette, objective=objective)
     assert got.solver == "exact"
     assert got.bits <= budget
-    assert got.bits == sum(cost_bits(u, k, palette) for u, k in zip(units, got.ks))
+    assert got.bits == sum(cost_bits(u, k, palette) for u, k in zip(units, got.ks, strict=True))
     assert got.objective == pytest.approx(want, rel=1e-12, abs=1e-12)
 
 
@@ -73,7 +73,7 @@ def test_objective_never_rises_with_the_budget():
     rng = np.random.default_rng(7)
     units = [_unit(rng, 16) for _ in range(5)]
     values = [allocate(units, b, palette=True).objective for b in np.linspace(2.5, 9, 40)]
-    assert all(b <= a for a, b in zip(values, values[1:]))
+    assert all(b <= a for a, b in zip(values[:-1], values[1:], strict=True))
     assert values[-1] < values[0]
 
 
