@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import heapq
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from . import packing
 from .errors import ClusteringError
 
-__all__ = ["OBJECTIVES", "DEFAULT_OBJECTIVE", "Unit", "Allocation", "index_bits", "cost_bits",
-           "allocate", "smallest_k_for_sqnr", "sqnr_db"]
+__all__ = ["OBJECTIVES", "DEFAULT_OBJECTIVE", "Unit", "Allocation", "index_bits",
+           "bits_per_index", "cost_bits", "allocate", "smallest_k_for_sqnr", "sqnr_db", "measure",
+           "check_options", "plan", "choose", "achieved", "short_of"]
 
 # "relative": sum over units of MSE / mean square (each tensor's noise-to-signal ratio, as
 # if every layer mattered alike); "weighted": the same, each term times the unit's weights.
@@ -49,6 +51,7 @@ class Allocation:
     bits: int
     objective: float
     solver: str  # "exact" or "greedy"
+    objective_name: str = DEFAULT_OBJECTIVE
 
 
 def index_bits(k: int, n: int, palette: bool) -> int:
@@ -64,6 +67,16 @@ def index_bits(k: int, n: int, palette: bool) -> int:
     bits = packing.bits_for(k)
     packed = packing.WORD_BITS * -(-n // packing.per_word(bits))
     return min(8 * n, packed) if bits <= 8 else packed
+
+
+def bits_per_index(k: int, palette: bool) -> int:
+    """Bits of one index at k entries: ceil(log2 k), at least 1 in the palette form."""
+    return packing.bits_for(k) if palette else (int(k) - 1).bit_length()
+
+
+def short_of(sqnr: float | None, floor: float | None) -> bool:
+    """True if a floor is set and a measured SQNR (None: no error) is below it."""
+    return floor is not None and sqnr is not None and sqnr < floor
 
 
 def cost_bits(unit: Unit, k: int, palette: bool) -> int:
@@ -102,7 +115,7 @@ def _candidates(unit: Unit, palette: bool, objective: str
 
 
 def allocate(units: Sequence[Unit], bits_per_weight: float, *, palette: bool,
-             objective: str = DEFAULT_OBJECTIVE) -> Allocation:
+             objective: str | None = None) -> Allocation:
     """Choose k per unit minimising the objective with total cost <= bits_per_weight * weights.
 
     Parameters
@@ -114,8 +127,9 @@ def allocate(units: Sequence[Unit], bits_per_weight: float, *, palette: bool,
         the palettes: see `cost_bits`).
     palette : bool
         Count the palette form's costs (else the values form's index bits only).
-    objective : {"relative", "weighted"}
-        Sum of MSE / mean square over units, or the same weighted by each unit's weights.
+    objective : {"relative", "weighted"}, optional
+        Sum of MSE / mean square over units, or the same weighted by each unit's weights;
+        `DEFAULT_OBJECTIVE` if not given.
 
     Returns
     -------
@@ -128,6 +142,7 @@ def allocate(units: Sequence[Unit], bits_per_weight: float, *, palette: bool,
     ClusteringError
         If even k = 1 everywhere costs more than the budget, or the objective is unknown.
     """
+    objective = objective or DEFAULT_OBJECTIVE
     if objective not in OBJECTIVES:
         raise ClusteringError(f"objective must be one of {', '.join(OBJECTIVES)}; "
                               f"got {objective!r}")
@@ -147,7 +162,7 @@ def allocate(units: Sequence[Unit], bits_per_weight: float, *, palette: bool,
     ks = tuple(int(c[0][j]) for c, j in zip(cands, picks, strict=True))
     bits = sum(int(c[1][j]) for c, j in zip(cands, picks, strict=True))
     value = sum(float(c[2][j]) for c, j in zip(cands, picks, strict=True))
-    return Allocation(ks, bits, value, solver)
+    return Allocation(ks, bits, value, solver, objective)
 
 
 def _greedy(cands: list, budget: int) -> list[int]:
@@ -218,3 +233,66 @@ def _frontier(cands: list, budget: int, upper: float) -> list[int] | None:
         flat = int(steps[i][at])
         at, picks[i] = divmod(flat, cands[i][1].size)
     return picks
+
+
+def measure(values: np.ndarray, k_max: int) -> Unit:
+    """A tensor's unit: its optimal MSE for k = 1..k_max and mean square (finite values)."""
+    from .engine import error_curve  # numba loads with the engine, not at import
+
+    flat = values.reshape(-1)
+    total, count = 0.0, 0
+    for start in range(0, flat.size, 1 << 20):  # float64 sums, a bounded slice at a time
+        part = flat[start:start + (1 << 20)].astype(np.float64)
+        part = part[np.isfinite(part)]
+        total += float(np.dot(part, part))
+        count += part.size
+    return Unit(int(flat.size), int(flat.dtype.itemsize), error_curve(flat, k_max),
+                total / count if count else 0.0)
+
+
+def check_options(bits_per_weight: object, min_sqnr: object, global_clusters: bool) -> None:
+    """Reject a bad budget option (one sentence naming it), as the engine's check_options does."""
+    for name, value, lowest in (("bits_per_weight", bits_per_weight, 0.0),
+                                ("min_sqnr", min_sqnr, -math.inf)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or value <= lowest:
+            raise ClusteringError(f"{name} must be a finite number"
+                                  f"{' > 0' if lowest == 0 else ''}, got {value!r}")
+    if bits_per_weight is not None and min_sqnr is not None:
+        raise ClusteringError("bits_per_weight and min_sqnr exclude each other; give one")
+    if global_clusters and (bits_per_weight is not None or min_sqnr is not None):
+        raise ClusteringError("a global codebook has one k for the whole graph: it takes no "
+                              "per-tensor bits_per_weight or min_sqnr")
+
+
+def plan(loaders: Sequence[Callable[[], np.ndarray]], k_max: int, *,
+         bits_per_weight: float | None, min_sqnr: float | None, palette: bool,
+         workers: int) -> tuple[list[Unit], list[int], dict]:
+    """Units (error curves on ``workers`` threads: the kernels release the GIL), k per unit
+    and what the report says of the choice; each loader returns one tensor's values."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        units = list(pool.map(lambda load: measure(load(), k_max), loaders))
+    ks, chosen = choose(units, bits_per_weight=bits_per_weight, min_sqnr=min_sqnr,
+                        palette=palette)
+    return units, ks, chosen
+
+
+def achieved(units: Sequence[Unit], ks: Sequence[int], palette: bool) -> dict:
+    """Weights and average bits per weight of units at the given k (indices + palettes)."""
+    weights = sum(unit.n for unit in units)
+    spent = sum(cost_bits(unit, k, palette) for unit, k in zip(units, ks, strict=True))
+    return {"weights": weights, "average_bits_per_weight": spent / weights if weights else 0.0}
+
+
+def choose(units: Sequence[Unit], *, bits_per_weight: float | None, min_sqnr: float | None,
+           palette: bool) -> tuple[list[int], dict]:
+    """k per unit for a budget or an SQNR floor, and what the report says of the choice."""
+    if min_sqnr is not None:
+        return [smallest_k_for_sqnr(unit, min_sqnr) for unit in units], {"min_sqnr": min_sqnr}
+    if bits_per_weight is None:
+        raise ClusteringError("choose needs bits_per_weight or min_sqnr; got neither")
+    found = allocate(units, bits_per_weight, palette=palette)
+    return list(found.ks), {"bits_per_weight": bits_per_weight, "objective": found.objective_name,
+                            "solver": found.solver}

@@ -88,6 +88,12 @@ def _compress_parser() -> argparse.ArgumentParser:
         metavar="K", help="at most K distinct values per tensor (default 256)")
     add("--global-clusters", "--global_clusters", dest="global_clusters", action="store_true",
         help="one codebook of K values for all clustered tensors instead of one per tensor")
+    add("--bits-per-weight", type=float, default=None, metavar="B",
+        help="choose k per tensor (at most K) so the clustered weights take at most B bits "
+             "each on average (indices, plus palettes with the palette form), least total "
+             "relative error (MSE / mean square summed over tensors)")
+    add("--min-sqnr", type=float, default=None, metavar="DB",
+        help="choose k per tensor (at most K): the smallest whose SQNR is at least DB decibels")
     add("--whitelisted", "--whitelist", dest="whitelisted", action="append", default=[],
         metavar="A,B", help="Consts not to cluster: node names or shell patterns (dense_1/*), "
                             "comma-separated, repeatable; library nodes as FUNCTION/NODE or NODE")
@@ -136,7 +142,9 @@ def _run_compress(args: argparse.Namespace) -> int:
     whitelisted = tuple(name for item in args.whitelisted for name in item.split(","))
     try:
         options = Options(args.n_clusters, args.global_clusters, whitelisted, args.min_n_weights,
-                          args.method, args.init, args.seed, args.workers).validate()
+                          args.method, args.init, args.seed, args.workers,
+                          bits_per_weight=args.bits_per_weight,
+                          min_sqnr=args.min_sqnr).validate()
     except MinigraphError as exc:
         _error(str(exc))
         return EXIT_USAGE

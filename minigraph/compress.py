@@ -8,11 +8,12 @@ import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Callable, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import codec, dtypes, palette
+from . import budget, codec, dtypes, palette
 from .engine import check_options, cluster, substitute
 from .errors import DecodeError
 from .graph import ConstRef, iter_consts
@@ -39,11 +40,19 @@ class Options:
     seed: int = 0
     workers: int | None = None
     palettize: bool = False  # the palette form (indices + codebook in the graph)
+    bits_per_weight: float | None = None  # k per tensor within this average budget
+    min_sqnr: float | None = None  # k per tensor: the smallest reaching this SQNR (dB)
+
+    @property
+    def per_tensor_k(self) -> bool:
+        """True when each tensor gets its own k (a budget or an SQNR floor; k is then a cap)."""
+        return self.bits_per_weight is not None or self.min_sqnr is not None
 
     def validate(self) -> Options:
         """Check every option up front, so a bad one fails before any work is done."""
         check_options(n_clusters=self.n_clusters, method=self.method, init=self.init,
                       seed=self.seed, workers=self.workers, min_n_weights=self.min_n_weights)
+        budget.check_options(self.bits_per_weight, self.min_sqnr, self.global_clusters)
         patterns = tuple(p.strip() for p in self.whitelisted if p and p.strip())
         return replace(self, whitelisted=patterns)
 
@@ -55,6 +64,8 @@ class _Job:
     row: TensorReport
     content: memoryview | None = None  # tensor_content kept outside the message (lifted)
     new: np.ndarray | None = None  # the new values, once clustered
+    unit: budget.Unit | None = None  # error curve and mean square, with a per-tensor k
+    k: int | None = None  # this tensor's k, with a per-tensor k
 
 
 Change = Tuple[ConstRef, np.ndarray]
@@ -75,7 +86,8 @@ def _skip_reason(ref: ConstRef, info: codec.TensorInfo, options: Options) -> str
         return f"too small ({info.n_elements} < {options.min_n_weights} weights)"
     if info.encoding in ("splat", "zeros", "empty"):
         return f"stored as one value ({info.encoding})"
-    if info.max_distinct <= options.n_clusters and not options.global_clusters:
+    if info.max_distinct <= options.n_clusters and not (options.global_clusters
+                                                         or options.per_tensor_k):
         # (A global codebook takes these too: the whole graph must end with at most k values.)
         return f"≤ {options.n_clusters} distinct values"
     if info.encoding == "padded" and info.n_elements * 8 > _MAX_EXPAND_BYTES:
@@ -112,7 +124,10 @@ def _select(graph_def: GraphDef, options: Options,
 
 def _decode(job: _Job) -> np.ndarray:
     """The tensor's values, flat (a read-only view of tensor_content where possible)."""
-    return codec.to_array(job.ref.tensor, job.content).reshape(-1)
+    try:
+        return codec.to_array(job.ref.tensor, job.content).reshape(-1)
+    except DecodeError as exc:
+        raise _with_place(job.ref, exc) from None
 
 
 def _round_codebook(centroids: np.ndarray, dtype_enums: Iterable[int]) -> np.ndarray:
@@ -148,11 +163,21 @@ def _finish(job: _Job, values: np.ndarray, labels: np.ndarray, book: np.ndarray)
 
 
 def _cluster_one(job: _Job, values: np.ndarray, options: Options):
-    """Cluster one tensor and compute its new values (runs on a worker thread)."""
-    result = cluster(values, options.n_clusters, method=options.method, init=options.init,
-                     seed=options.seed)
-    if result.method != "exact":
-        _finish(job, values, result.labels, _round_codebook(result.centroids, [job.info.dtype]))
+    """Cluster one tensor and compute its new values (runs on a worker thread). Below an
+    SQNR floor (the curve is close, not exact) k is raised one at a time up to the cap."""
+    k = job.k or options.n_clusters
+    while True:
+        result = cluster(values, k, method=options.method, init=options.init, seed=options.seed)
+        # At a per-tensor k the palette form needs even unchanged tensors, to hold their width.
+        if result.method != "exact" or (job.k is not None and options.palettize):
+            _finish(job, values, result.labels, _round_codebook(result.centroids, [job.info.dtype]))
+        if not budget.short_of(job.row.sqnr_db, options.min_sqnr) or result.method == "exact" \
+                or k >= options.n_clusters:
+            break
+        k += 1
+    if job.k is not None:
+        job.k = job.row.k = max(1, result.centroids.size)
+        job.row.bits = budget.bits_per_index(job.k, options.palettize)
     return result
 
 
@@ -189,10 +214,7 @@ def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorRep
             while pending and len(running) < workers and (
                     not running or kept + in_flight + _working_bytes(pending[0]) <= serial_peak):
                 job = pending.pop(0)
-                try:
-                    values = _decode(job)
-                except DecodeError as exc:
-                    raise _with_place(job.ref, exc) from None
+                values = _decode(job)
                 running[pool.submit(_cluster_one, job, values, options)] = job
                 in_flight += _working_bytes(job)
                 del values
@@ -202,9 +224,9 @@ def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorRep
                 result = future.result()
                 job.row.distinct_before = result.n_distinct
                 job.row.method, job.row.iterations = result.method, result.iterations
-                if result.method == "exact":
-                    job.row.skipped = f"≤ {options.n_clusters} distinct values"
-                elif job.new is not None:
+                if job.new is None:
+                    job.row.skipped = f"≤ {job.k or options.n_clusters} distinct values"
+                else:
                     kept += job.new.nbytes
                 progress(job.row)
 
@@ -213,12 +235,7 @@ def _run_global(jobs: list[_Job], options: Options, progress: Callable[[TensorRe
     """One codebook over all selected tensors, each tensor rounded back to its own dtype."""
     if not jobs:
         return
-    decoded = []
-    for job in jobs:
-        try:
-            decoded.append(_decode(job))
-        except DecodeError as exc:
-            raise _with_place(job.ref, exc) from None
+    decoded = [_decode(job) for job in jobs]
     # float16/bfloat16/float32 values are all exact in float32; float64 needs float64.
     wide = any(values.dtype == np.float64 for values in decoded)
     pooled = np.concatenate([v.astype(np.float64 if wide else np.float32, copy=False)
@@ -243,6 +260,17 @@ def _run_global(jobs: list[_Job], options: Options, progress: Callable[[TensorRe
 
 
 Progress = Callable[[Optional[TensorReport], int, int], None]
+
+
+def _choose_ks(jobs: list[_Job], options: Options) -> dict:
+    """Give each job its k from its all-k error curve (see :func:`minigraph.budget.plan`)."""
+    units, ks, chosen = budget.plan([partial(_decode, job) for job in jobs], options.n_clusters,
+                                    bits_per_weight=options.bits_per_weight,
+                                    min_sqnr=options.min_sqnr, palette=options.palettize,
+                                    workers=options.workers or min(2, os.cpu_count() or 1))
+    for job, unit, k in zip(jobs, units, ks, strict=True):
+        job.unit, job.k = unit, k
+    return chosen
 
 
 def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
@@ -271,6 +299,7 @@ def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
         if progress is not None:
             progress(row, done, total)
 
+    chosen = _choose_ks(jobs, options) if options.per_tensor_k else None
     run = _run_global if options.global_clusters else _run_local
     run(jobs, options, tick)
     for job in jobs:
@@ -282,6 +311,10 @@ def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
                     init=options.init, seed=options.seed, min_n_weights=options.min_n_weights,
                     whitelisted=list(options.whitelisted),
                     elapsed_seconds=time.perf_counter() - started)
+    if chosen is not None:  # what the clustered tensors take as clustered
+        units = [job.unit for job in jobs if job.unit is not None]
+        ks = [job.k or 1 for job in jobs if job.unit is not None]
+        report.budget = {**chosen, **budget.achieved(units, ks, options.palettize)}
     return report, [(job.ref, job.new) for job in jobs if job.new is not None]
 
 

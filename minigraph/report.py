@@ -137,6 +137,8 @@ class TensorReport:
     bytes_after: int | None = None  # the same after; in the palette form, its nodes' bytes
     palette_bits: int | None = None  # bits per stored index, when written in the palette form
     palette_skipped: str | None = None  # why a clustered tensor stayed in the values form
+    k: int | None = None  # with a per-tensor k (budget or SQNR floor): the codebook's size
+    bits: int | None = None  # ... and the bits per index it counts (ceil(log2 k))
 
     @property
     def clustered(self) -> bool:
@@ -161,6 +163,9 @@ class Report:
     whitelisted: list[str]
     elapsed_seconds: float
     files: dict[str, Any] = field(default_factory=dict)
+    # With a per-tensor k: the target (bits_per_weight, objective, solver; or min_sqnr) and
+    # what the clustered weights take (weights, average_bits_per_weight: indices + palettes).
+    budget: dict[str, Any] | None = None
 
     @property
     def clustered(self) -> list[TensorReport]:
@@ -185,6 +190,7 @@ class Report:
             "totals": {"consts": len(rows), "clustered": len(clustered),
                        "skipped": len(rows) - len(clustered),
                        "weights_clustered": sum(row.elements for row in clustered),
+                       **({"budget": self.budget} if self.budget else {}),
                        "elapsed_seconds": round(self.elapsed_seconds, 4)},
         }
 
@@ -208,13 +214,17 @@ def render_compress(result: dict[str, Any]) -> str:
     parts = []
     if "file" in result:
         parts.append(f"{result['file']} -> {result.get('output') or '(not written)'}")
+    chosen = result["totals"].get("budget")
     if done:
         rows = [(t["name"], t["dtype"], _shape_text(t["shape"]), t["elements"],
                  f"{t['distinct_before']} -> {t['distinct_after']}", _num(t["mse"], ".3g"),
-                 _num(t["sqnr_db"], ".1f"), _num(t["max_abs_error"], ".3g")) for t in done]
+                 _num(t["sqnr_db"], ".1f"), _num(t["max_abs_error"], ".3g"))
+                + ((t["k"], t["bits"]) if chosen else ()) for t in done]
         parts += ["", render_table(("clustered", "dtype", "shape", "elements", "distinct",
-                                    "mse", "sqnr_db", "max_abs_err"), rows,
-                                   (False, False, False, True, True, True, True, True))]
+                                    "mse", "sqnr_db", "max_abs_err") + (("k", "bits") if chosen
+                                                                        else ()), rows,
+                                   (False, False, False, True, True, True, True, True, True,
+                                    True)[:len(rows[0])])]
     if left:
         skipped = [(t["name"], t["dtype"], _shape_text(t["shape"]), t["elements"], t["skipped"])
                    for t in left]
@@ -235,4 +245,10 @@ def render_compress(result: dict[str, Any]) -> str:
     seconds = result.get("elapsed_seconds", totals["elapsed_seconds"])
     sizes.append(f"{seconds:.2f} s")
     parts += ["", line, "; ".join(sizes)]
+    if chosen:
+        target = (f"at least {chosen['min_sqnr']:g} dB per tensor" if "min_sqnr" in chosen else
+                  f"{chosen['bits_per_weight']:g} bits per weight ({chosen['objective']} "
+                  f"error, {chosen['solver']} solver)")
+        parts.append(f"budget {target}: the {chosen['weights']} weights take "
+                     f"{chosen['average_bits_per_weight']:.3f} bits each (indices + palettes)")
     return "\n".join(parts).lstrip("\n")
