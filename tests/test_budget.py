@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from minigraph.budget import (Unit, allocate, cost_bits, index_bits, smallest_k_for_sqnr,
                               sqnr_db)
+from minigraph.engine import cluster
 from minigraph.errors import ClusteringError
 
 
@@ -103,3 +104,110 @@ def test_sqnr_floor_by_hand():
     assert smallest_k_for_sqnr(unit, 50) == 4  # none reaches it: the largest k
     assert smallest_k_for_sqnr(Unit(10, 4, np.zeros(4), 0.0), 30) == 1
     assert sqnr_db(0.01, 10.0) == pytest.approx(30.0)
+
+
+# compress() with a per-tensor k: the wiring, on graphs whose golden facts are hand-made.
+
+from minigraph import from_array, read_graph, to_array  # noqa: E402
+from minigraph.cli import main  # noqa: E402
+from minigraph.compress import Options, compress_in_place  # noqa: E402
+from minigraph.graph import iter_consts  # noqa: E402
+from minigraph.schema import GraphDef  # noqa: E402
+
+from conftest import FIXTURES  # noqa: E402
+
+
+def _graph(arrays: dict) -> GraphDef:
+    graph_def = GraphDef()
+    for name, values in arrays.items():
+        node = graph_def.node.add(name=name, op="Const")
+        node.attr["dtype"].type = 1
+        node.attr["value"].tensor.CopyFrom(from_array(np.asarray(values, np.float32)))
+    return graph_def
+
+
+def _palette_index_bits(n: int, k: int) -> int:
+    """By hand from the palette layout: b = ceil(log2 k) >= 1 bits, 64 // b per int64 word,
+    or one uint8 per index where that is smaller."""
+    b = max(1, math.ceil(math.log2(k)))
+    return min(8 * n, 64 * math.ceil(n / (64 // b)))
+
+
+@pytest.mark.parametrize("bits", [1.5, 2.0, 3.0, 5.0])
+def test_budget_is_kept_and_each_tensor_is_palettized_at_its_own_width(bits):
+    graph_def = read_graph(FIXTURES / "mlp_digits.pb")
+    report = compress_in_place(graph_def, Options(bits_per_weight=bits, palettize=True))
+    rows = report.clustered
+    assert len(rows) == 3
+    spent = sum(_palette_index_bits(row.elements, row.k) + 32 * row.k for row in rows)
+    weights = sum(row.elements for row in rows)
+    assert spent <= bits * weights
+    assert report.budget["average_bits_per_weight"] == pytest.approx(spent / weights)
+    for row in rows:
+        assert row.distinct_after <= row.k
+        assert row.bits == max(1, math.ceil(math.log2(row.k)))
+        # Small tensors may take uint8 indices where their fewer decode nodes make the file
+        # smaller than packed words would (palette._choose measures both).
+        assert row.palette_bits == row.bits or (row.palette_bits == 8 and row.elements <= 65536)
+
+
+def test_values_form_budget_counts_index_bits_only():
+    graph_def = read_graph(FIXTURES / "mlp_digits.pb")
+    report = compress_in_place(graph_def, Options(bits_per_weight=2.0))
+    rows = report.clustered
+    spent = sum(row.elements * math.ceil(math.log2(row.k)) for row in rows)
+    assert spent <= 2.0 * sum(row.elements for row in rows)
+    consts = {ref.name: ref for ref in iter_consts(graph_def)}
+    for row in rows:
+        assert np.unique(to_array(consts[row.name].tensor)).size <= row.k
+
+
+def test_sqnr_floor_takes_the_smallest_k_that_reaches_it():
+    # 3000 values with at most 4096 distinct ones: the curve is the exact optimum, so k - 1
+    # clusters by the exact method must fall short of the floor and k must reach it.
+    rng = np.random.default_rng(5)
+    arrays = {"a": rng.laplace(0, 1, 3000), "b": rng.normal(0, 1, 3000),
+              "c": rng.uniform(-1, 1, 3000)}
+    report = compress_in_place(_graph(arrays), Options(min_sqnr=25.0, method="optimal"))
+    assert len(report.clustered) == 3
+    for row in report.clustered:
+        values = np.asarray(arrays[row.name], np.float32).astype(np.float64)
+        mean_square = float(np.mean(values ** 2))
+        assert row.sqnr_db >= 25.0
+        below = cluster(values.astype(np.float32), row.k - 1, method="optimal").mse
+        assert 10 * math.log10(mean_square / below) < 25.0
+
+
+def test_tensors_with_few_distinct_values_are_still_budgeted():
+    # 64 distinct values would be skipped at k = 256; under a 2-bit budget they get k <= 4.
+    values = np.tile(np.linspace(-1, 1, 64), 16)
+    report = compress_in_place(_graph({"w": values}), Options(bits_per_weight=2.0))
+    (row,) = report.clustered
+    assert row.k <= 4 and row.distinct_after <= 4
+
+
+@pytest.mark.parametrize("options", [dict(bits_per_weight=2.0, min_sqnr=30.0),
+                                     dict(bits_per_weight=0.0), dict(bits_per_weight=math.nan),
+                                     dict(min_sqnr=math.inf), dict(bits_per_weight=True),
+                                     dict(bits_per_weight=2.0, global_clusters=True)])
+def test_bad_budget_options_are_refused(options):
+    with pytest.raises(ClusteringError):
+        Options(**options).validate()
+
+
+@pytest.mark.parametrize("flags", [["--bits-per-weight", "2", "--min-sqnr", "30"],
+                                   ["--bits-per-weight", "-1"], ["--min-sqnr", "x"],
+                                   ["--bits-per-weight", "2", "--global-clusters"]])
+def test_cli_budget_usage_errors_exit_2(flags, tmp_path, capsys):
+    assert main([*flags, "-o", str(tmp_path / "out.pb"), str(FIXTURES / "mlp_digits.pb")]) == 2
+    assert not (tmp_path / "out.pb").exists()
+
+
+def test_cli_budget_below_the_minimum_fails_the_file(tmp_path, capsys):
+    out = tmp_path / "out.pb"
+    assert main(["--bits-per-weight", "0.01", "-o", str(out), "--json",
+                 str(FIXTURES / "mlp_digits.pb")]) == 0  # values form: k = 1 costs nothing
+    assert main(["--bits-per-weight", "2", "-o", str(out), "-f",
+                 str(FIXTURES / "mlp_digits.pb")]) == 0
+    text = capsys.readouterr().out
+    assert "budget 2 bits per weight (relative error, exact solver)" in text
