@@ -211,3 +211,20 @@ def test_cli_budget_below_the_minimum_fails_the_file(tmp_path, capsys):
                  str(FIXTURES / "mlp_digits.pb")]) == 0
     text = capsys.readouterr().out
     assert "budget 2 bits per weight (relative error, exact solver)" in text
+
+
+def test_palettized_file_of_large_tensors_is_within_the_budget_line():
+    # Tensors above 65,536 weights take packed indices: the file is the untouched rest, the
+    # budgeted payload and only the decode nodes' few KB per tensor.
+    rng = np.random.default_rng(2)
+    arrays = {f"w{i}": rng.laplace(0, 0.01 * (i + 1), 100_000) for i in range(3)}
+    arrays["bias"] = rng.normal(0, 1, 100)
+    graph_def = _graph(arrays)
+    before = graph_def.ByteSize()
+    report = compress_in_place(graph_def, Options(bits_per_weight=2.0, palettize=True))
+    rows = report.clustered
+    assert len(rows) == 3 and all(row.palette_bits == row.bits for row in rows)
+    rest = before - sum(row.bytes_before for row in rows)
+    payload = sum(_palette_index_bits(row.elements, row.k) + 32 * row.k for row in rows) / 8
+    assert payload <= 300_000 * 2.0 / 8
+    assert rest + payload < graph_def.ByteSize() <= rest + payload + 2600 * len(rows)
