@@ -35,12 +35,16 @@ _PAIR_CAP = 4_000_000  # (frontier point, choice) pairs in one step before the g
 
 @dataclass(frozen=True)
 class Unit:
-    """One tensor to cluster: weights, palette entry bytes, MSE (K,) for k = 1..K, mean square."""
+    """What one k is chosen for: n weights sharing one k, the bytes of a palette entry, their
+    MSE (K,) for k = 1..K, their mean square, and how many palettes of k entries they take
+    (a tensor clustered per group of output channels: one per group, its curve the groups'
+    optimal MSEs averaged by weight)."""
 
     n: int
     itemsize: int
     curve: np.ndarray
     mean_square: float
+    palettes: int = 1
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,9 @@ def short_of(sqnr: float | None, floor: float | None) -> bool:
 
 
 def cost_bits(unit: Unit, k: int, palette: bool) -> int:
-    """A unit's cost at k: its indices, plus (palette form) k entries of its dtype."""
-    return index_bits(k, unit.n, palette) + (8 * unit.itemsize * int(k) if palette else 0)
+    """A unit's cost at k: its indices, plus (palette form) its palettes of k entries."""
+    entries = unit.palettes * int(k) if palette else 0
+    return index_bits(k, unit.n, palette) + 8 * unit.itemsize * entries
 
 
 def sqnr_db(mse: float, mean_square: float) -> float:

@@ -232,7 +232,8 @@ def render_compress(result: dict[str, Any]) -> str:
                                    (False, False, False, True, False))]
     totals = result["totals"]
     line = (f"{totals['clustered']} of {totals['consts']} consts clustered "
-            f"({totals['weights_clustered']} weights, k={result['options']['n_clusters']}"
+            f"({totals['weights_clustered']} weights, k{'≤' if chosen else '='}"
+            f"{result['options']['n_clusters']}{' per tensor' if chosen else ''}"
             f"{', global codebook' if result['options']['global_clusters'] else ''})")
     sizes = []
     if "bytes_before" in result:

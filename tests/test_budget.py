@@ -228,3 +228,10 @@ def test_palettized_file_of_large_tensors_is_within_the_budget_line():
     payload = sum(_palette_index_bits(row.elements, row.k) + 32 * row.k for row in rows) / 8
     assert payload <= 300_000 * 2.0 / 8
     assert rest + payload < graph_def.ByteSize() <= rest + payload + 2600 * len(rows)
+
+
+def test_several_palettes_per_unit_are_counted():
+    # A tensor of 1000 weights in 4 groups, one palette of k float32 entries per group.
+    unit = Unit(1000, 4, np.zeros(16), 1.0, palettes=4)
+    assert cost_bits(unit, 16, True) == 63 * 64 + 4 * 16 * 32  # 4 bits: 16 per word, 63 words
+    assert cost_bits(unit, 16, False) == 4000
