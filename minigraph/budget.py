@@ -295,9 +295,10 @@ def choose(units: Sequence[Unit], *, bits_per_weight: float | None, min_sqnr: fl
            palette: bool) -> tuple[list[int], dict]:
     """k per unit for a budget or an SQNR floor, and what the report says of the choice."""
     if min_sqnr is not None:
-        return [smallest_k_for_sqnr(unit, min_sqnr) for unit in units], {"min_sqnr": min_sqnr}
+        return [smallest_k_for_sqnr(unit, min_sqnr) for unit in units], \
+            {"min_sqnr": min_sqnr, "palette_form": palette}
     if bits_per_weight is None:
         raise ClusteringError("choose needs bits_per_weight or min_sqnr; got neither")
     found = allocate(units, bits_per_weight, palette=palette)
     return list(found.ks), {"bits_per_weight": bits_per_weight, "objective": found.objective_name,
-                            "solver": found.solver}
+                            "solver": found.solver, "palette_form": palette}

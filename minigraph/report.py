@@ -163,8 +163,9 @@ class Report:
     whitelisted: list[str]
     elapsed_seconds: float
     files: dict[str, Any] = field(default_factory=dict)
-    # With a per-tensor k: the target (bits_per_weight, objective, solver; or min_sqnr) and
-    # what the clustered weights take (weights, average_bits_per_weight: indices + palettes).
+    # With a per-tensor k: the target (bits_per_weight, objective, solver; or min_sqnr),
+    # palette_form, and what the clustered weights take (weights, average_bits_per_weight:
+    # indices, plus palettes in the palette form).
     budget: dict[str, Any] | None = None
 
     @property
@@ -251,5 +252,6 @@ def render_compress(result: dict[str, Any]) -> str:
                   f"{chosen['bits_per_weight']:g} bits per weight ({chosen['objective']} "
                   f"error, {chosen['solver']} solver)")
         parts.append(f"budget {target}: the {chosen['weights']} weights take "
-                     f"{chosen['average_bits_per_weight']:.3f} bits each (indices + palettes)")
+                     f"{chosen['average_bits_per_weight']:.3f} bits each (indices"
+                     f"{' + palettes' if chosen['palette_form'] else ''})")
     return "\n".join(parts).lstrip("\n")

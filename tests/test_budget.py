@@ -203,14 +203,20 @@ def test_cli_budget_usage_errors_exit_2(flags, tmp_path, capsys):
     assert not (tmp_path / "out.pb").exists()
 
 
-def test_cli_budget_below_the_minimum_fails_the_file(tmp_path, capsys):
+def test_cli_budget_report_json_and_text(tmp_path, capsys):
+    import json
+
     out = tmp_path / "out.pb"
     assert main(["--bits-per-weight", "0.01", "-o", str(out), "--json",
                  str(FIXTURES / "mlp_digits.pb")]) == 0  # values form: k = 1 costs nothing
+    (result,) = json.loads(capsys.readouterr().out)["files"]
+    assert result["totals"]["budget"]["average_bits_per_weight"] == 0.0
+    assert {t["k"] for t in result["tensors"] if t["clustered"]} == {1}
     assert main(["--bits-per-weight", "2", "-o", str(out), "-f",
                  str(FIXTURES / "mlp_digits.pb")]) == 0
     text = capsys.readouterr().out
     assert "budget 2 bits per weight (relative error, exact solver)" in text
+    assert "17024 weights take 2.000 bits each (indices)" in text  # 2 bits: k = 4 everywhere
 
 
 def test_palettized_file_of_large_tensors_is_within_the_budget_line():
