@@ -1,7 +1,8 @@
 """Bit budgets judged by real TensorFlow: accuracy, model-output error and file size.
 
 Run by hand in a TensorFlow virtualenv: ``python -m pytest -m tensorflow tests/test_budget_tf.py``;
-``python tests/test_budget_tf.py`` prints every figure the tests check (and more) as tables.
+``python tests/test_budget_tf.py`` prints every figure the tests check (and more) as tables;
+``python tests/test_budget_tf.py --exhaustive mlp_digits.pb 2.0`` tries every per-tensor k.
 Golden facts are TensorFlow's: the originals' accuracies in expected.json and the outputs the
 original graphs give when TensorFlow runs them here.
 """
@@ -197,5 +198,31 @@ def main() -> None:
                       f"{got['bytes']} | {got['error']:.3g} | {got['accuracy']} |")
 
 
+def exhaustive(model: str, bits: float) -> None:
+    """Every per-tensor choice of k in {2, 4, 8} x {2, 4, 8} x {2, 4, ..., 256} within the
+    budget, best accuracy first (the three clustered tensors of the digits models)."""
+    import itertools
+    import json
+
+    facts = json.loads((FIXTURES / "expected.json").read_text())[model]
+    choose, found = budget.choose, []
+    try:
+        for ks in itertools.product([2, 4, 8], [2, 4, 8], [2 ** b for b in range(1, 9)]):
+            budget.choose = lambda units, ks=ks, **_: (list(ks), {"palette_form": True})
+            graph_bytes, report = _variant(model, bits_per_weight=bits)
+            spent = report["totals"]["budget"]["average_bits_per_weight"]
+            if spent <= bits:
+                judged = _judge(model, facts, graph_bytes)
+                found.append((judged["accuracy"], -judged["error"], ks, spent))
+    finally:
+        budget.choose = choose
+    for accuracy, error, ks, spent in sorted(found, reverse=True)[:5]:
+        print(f"{model} B={bits}: ks={ks} {spent:.3f} bits, accuracy {accuracy:.4f}, "
+              f"output error {-error:.3g}")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--exhaustive"]:
+        exhaustive(sys.argv[2], float(sys.argv[3]))
+    else:
+        main()
