@@ -240,8 +240,10 @@ def _frontier(cands: list, budget: int, upper: float) -> list[int] | None:
     return picks
 
 
-def measure(values: np.ndarray, k_max: int) -> Unit:
-    """A tensor's unit: its optimal MSE for k = 1..k_max and mean square (finite values)."""
+def measure(values: np.ndarray, k_max: int, itemsize: int | None = None) -> Unit:
+    """A tensor's unit: its optimal MSE for k = 1..k_max and mean square (finite values);
+    ``itemsize``: bytes of a palette entry, if not the values' own (bfloat16 decodes as
+    float32)."""
     from .engine import error_curve  # numba loads with the engine, not at import
 
     flat = values.reshape(-1)
@@ -251,7 +253,7 @@ def measure(values: np.ndarray, k_max: int) -> Unit:
         part = part[np.isfinite(part)]
         total += float(np.dot(part, part))
         count += part.size
-    return Unit(int(flat.size), int(flat.dtype.itemsize), error_curve(flat, k_max),
+    return Unit(int(flat.size), int(itemsize or flat.dtype.itemsize), error_curve(flat, k_max),
                 total / count if count else 0.0)
 
 
@@ -272,13 +274,15 @@ def check_options(bits_per_weight: object, min_sqnr: object, global_clusters: bo
                               "per-tensor bits_per_weight or min_sqnr")
 
 
-def plan(loaders: Sequence[Callable[[], np.ndarray]], k_max: int, *,
+def plan(loaders: Sequence[Callable[[], np.ndarray]], itemsizes: Sequence[int], k_max: int, *,
          bits_per_weight: float | None, min_sqnr: float | None, palette: bool,
          workers: int) -> tuple[list[Unit], list[int], dict]:
     """Units (error curves on ``workers`` threads: the kernels release the GIL), k per unit
-    and what the report says of the choice; each loader returns one tensor's values."""
+    and what the report says of the choice; each loader returns one tensor's values, each
+    itemsize is the bytes of one of its palette entries."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        units = list(pool.map(lambda load: measure(load(), k_max), loaders))
+        units = list(pool.map(lambda load, size: measure(load(), k_max, size), loaders,
+                              itemsizes))
     ks, chosen = choose(units, bits_per_weight=bits_per_weight, min_sqnr=min_sqnr,
                         palette=palette)
     return units, ks, chosen

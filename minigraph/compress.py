@@ -264,7 +264,9 @@ Progress = Callable[[Optional[TensorReport], int, int], None]
 
 def _choose_ks(jobs: list[_Job], options: Options) -> dict:
     """Give each job its k from its all-k error curve (see :func:`minigraph.budget.plan`)."""
-    units, ks, chosen = budget.plan([partial(_decode, job) for job in jobs], options.n_clusters,
+    units, ks, chosen = budget.plan([partial(_decode, job) for job in jobs],
+                                    [dtypes.lookup(job.info.dtype).itemsize for job in jobs],
+                                    options.n_clusters,
                                     bits_per_weight=options.bits_per_weight,
                                     min_sqnr=options.min_sqnr, palette=options.palettize,
                                     workers=options.workers or min(2, os.cpu_count() or 1))

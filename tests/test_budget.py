@@ -241,3 +241,20 @@ def test_several_palettes_per_unit_are_counted():
     unit = Unit(1000, 4, np.zeros(16), 1.0, palettes=4)
     assert cost_bits(unit, 16, True) == 63 * 64 + 4 * 16 * 32  # 4 bits: 16 per word, 63 words
     assert cost_bits(unit, 16, False) == 4000
+
+
+def test_bfloat16_palettes_count_two_bytes_and_no_tensor_means_no_work():
+    rng = np.random.default_rng(4)
+    graph_def = GraphDef()
+    node = graph_def.node.add(name="w", op="Const")
+    node.attr["dtype"].type = 14  # DT_BFLOAT16
+    node.attr["value"].tensor.CopyFrom(from_array(rng.normal(0, 1, 1000).astype(np.float32),
+                                                  dtype="DT_BFLOAT16"))
+    report = compress_in_place(graph_def, Options(bits_per_weight=3.25, palettize=True))
+    (row,) = report.clustered
+    # 3 bits: 21 per word, 48 words, + k = 8 entries of 16 bits: 3.2 bits per weight (with
+    # 32-bit entries k = 8 would cost 3.328 and not fit)
+    assert row.k == 8 and row.palette_bits == 3
+    assert report.budget["average_bits_per_weight"] == pytest.approx((48 * 64 + 8 * 16) / 1000)
+    empty = compress_in_place(_graph({"tiny": np.ones(3)}), Options(bits_per_weight=2.0))
+    assert empty.budget["weights"] == 0 and not empty.clustered
