@@ -254,7 +254,7 @@ def test_bfloat16_palettes_count_two_bytes_and_no_tensor_means_no_work():
     (row,) = report.clustered
     # 3 bits: 21 per word, 48 words, + k = 8 entries of 16 bits: 3.2 bits per weight (with
     # 32-bit entries k = 8 would cost 3.328 and not fit)
-    assert row.k == 8 and row.palette_bits == 3
+    assert row.k == 8 and row.bits == 3
     assert report.budget["average_bits_per_weight"] == pytest.approx((48 * 64 + 8 * 16) / 1000)
     empty = compress_in_place(_graph({"tiny": np.ones(3)}), Options(bits_per_weight=2.0))
     assert empty.budget["weights"] == 0 and not empty.clustered
