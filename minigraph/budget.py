@@ -1,13 +1,15 @@
 """Cluster counts per tensor from all-k error curves: under a bit budget, or an SQNR floor."""
 
-# A tensor (later: one group of a tensor's output channels) is a "unit" with n weights, a
-# palette entry size and its optimal MSE for every k (engine.error_curve). Choosing one k per
-# unit so the total cost fits a budget and the summed distortion is least is a multiple-choice
-# knapsack. It is solved exactly by a dynamic program over units that keeps only the Pareto
-# frontier of (cost, distortion) of the units seen so far (Sinha & Zoltners 1979 use the same
-# dominance), pruned by bounds; where that frontier would grow past _PAIR_CAP pairs in one step
-# the greedy solution is returned instead: upgrades in order of distortion saved per bit, which
-# follows the Lagrangian relaxation's lower convex hull, then fills what budget is left.
+# A tensor (or, with per-group palettes, a tensor whose groups share one k) is a "unit" with
+# n weights, a palette entry size and its optimal MSE for every k (engine.error_curve).
+# Choosing one k per unit so the total cost fits a budget and the summed distortion is least
+# is a multiple-choice knapsack. It is solved exactly by a dynamic program over units that
+# keeps only the Pareto frontier of (cost, distortion) of the units seen so far, dropping
+# states that even the linear relaxation of the remaining units cannot bring under a feasible
+# solution's value (the dominance and LP bounds of Sinha & Zoltners 1979). Where the frontier
+# would pass _PAIR_CAP pairs in a step (or ten times that in all) the greedy solution is
+# returned instead: upgrades in order of distortion saved per bit, which follows the
+# Lagrangian relaxation's lower convex hull, then fills what budget is left.
 
 from __future__ import annotations
 
@@ -204,26 +206,62 @@ def _greedy(cands: list, budget: int) -> list[int]:
     return picks
 
 
+def _hull(costs: np.ndarray, values: np.ndarray) -> list[int]:
+    """Lower convex hull of a unit's Pareto points (costs ascending, values descending)."""
+    keep: list[int] = []
+    for j in range(costs.size):
+        while len(keep) >= 2:
+            a, b = keep[-2], keep[-1]
+            if (values[b] - values[a]) * (costs[j] - costs[a]) < \
+                    (values[j] - values[a]) * (costs[b] - costs[a]):
+                break
+            keep.pop()  # b lies on or above the chord from a to j
+        keep.append(j)
+    return keep
+
+
+def _segments(cands: list) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per unit, the (cost, distortion) steps along its lower convex hull."""
+    out = []
+    for _, costs, values in cands:
+        hull = _hull(costs, values)
+        out.append((np.diff(costs[hull]).astype(np.float64), np.diff(values[hull])))
+    return out
+
+
+def _relaxation(cands: list, segments: list) -> tuple[np.ndarray, np.ndarray]:
+    """The linear relaxation of units' knapsack: least total distortion as a function of
+    their total cost, piecewise linear and convex, as (costs, values) breakpoints. Below the
+    first cost nothing fits; past the last, more budget buys nothing."""
+    base_cost = float(sum(int(c[1][0]) for c in cands))
+    base_value = float(sum(float(c[2][0]) for c in cands))
+    dc = np.concatenate([np.zeros(0)] + [seg[0] for seg in segments])
+    dv = np.concatenate([np.zeros(0)] + [seg[1] for seg in segments])
+    order = np.argsort(dv / dc, kind="stable")  # steepest descent first: Dantzig's greedy
+    return (np.concatenate(([base_cost], base_cost + np.cumsum(dc[order]))),
+            np.concatenate(([base_value], base_value + np.cumsum(dv[order]))))
+
+
 def _frontier(cands: list, budget: int, upper: float) -> list[int] | None:
     """Exact optimum by a DP over units keeping the Pareto frontier of (cost, distortion);
-    None if a step would exceed _PAIR_CAP pairs. States that cannot fit with the rest at
-    their cheapest, or cannot beat ``upper`` with the rest at their best, are dropped."""
+    None past _PAIR_CAP pairs in a step or ten times that in all. A state is dropped when even the linear
+    relaxation of the units left, with the budget left, cannot bring it under ``upper``
+    (a feasible solution's value) or nothing fits the budget left."""
     m = len(cands)
-    cheapest = np.zeros(m + 1, np.int64)
-    lowest = np.zeros(m + 1)
-    for i in range(m - 1, -1, -1):
-        cheapest[i] = cheapest[i + 1] + cands[i][1][0]
-        lowest[i] = lowest[i + 1] + cands[i][2][-1]
+    segments = _segments(cands)
+    rest = [_relaxation(cands[i + 1:], segments[i + 1:]) for i in range(m)]
     slack = 1e-9 * max(abs(upper), 1e-300)
     cost, value = np.zeros(1, np.int64), np.zeros(1)
-    steps = []
+    steps, work = [], 0
     for i, (_, c, v) in enumerate(cands):
-        if cost.size * c.size > _PAIR_CAP:
+        work += cost.size * c.size
+        if cost.size * c.size > _PAIR_CAP or work > 10 * _PAIR_CAP:
             return None
         all_cost = (cost[:, None] + c[None, :]).ravel()
         all_value = (value[:, None] + v[None, :]).ravel()
-        ok = np.flatnonzero((all_cost + cheapest[i + 1] <= budget)
-                            & (all_value + lowest[i + 1] <= upper + slack))
+        left = (budget - all_cost).astype(np.float64)
+        bound = np.interp(left, rest[i][0], rest[i][1])
+        ok = np.flatnonzero((left >= rest[i][0][0]) & (all_value + bound <= upper + slack))
         order = ok[np.lexsort((all_value[ok], all_cost[ok]))]
         vals = all_value[order]
         best_before = np.concatenate(([np.inf], np.minimum.accumulate(vals)[:-1]))

@@ -258,3 +258,19 @@ def test_bfloat16_palettes_count_two_bytes_and_no_tensor_means_no_work():
     assert report.budget["average_bits_per_weight"] == pytest.approx((48 * 64 + 8 * 16) / 1000)
     empty = compress_in_place(_graph({"tiny": np.ones(3)}), Options(bits_per_weight=2.0))
     assert empty.budget["weights"] == 0 and not empty.clustered
+
+
+def test_sixty_tensors_are_solved_exactly_and_no_worse_than_greedy(monkeypatch):
+    import minigraph.budget as budget
+
+    rng = np.random.default_rng(9)
+    k = np.arange(1, 257)
+    units = [Unit(int(rng.integers(300, 2_000_000)), 4,
+                  rng.uniform(0.5, 2) * k ** -2.0 + 1e-9 * rng.random(), 1.0) for _ in range(60)]
+    exact = allocate(units, 3.0, palette=True)
+    assert exact.solver == "exact"
+    monkeypatch.setattr(budget, "_PAIR_CAP", 0)
+    greedy = allocate(units, 3.0, palette=True)
+    assert greedy.solver == "greedy"
+    assert exact.objective <= greedy.objective
+    assert max(exact.bits, greedy.bits) <= 3.0 * sum(u.n for u in units)
