@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 from minigraph.engine import cluster, error_curve
 from minigraph.errors import ClusteringError
-from reference import dp_sse
+from reference import dp_curve, dp_sse
 
 small_values = hnp.arrays(
     np.float64, st.integers(1, 30),
@@ -37,8 +37,19 @@ def test_nothing_finite_gives_zeros():
 @given(small_values, st.integers(1, 8))
 def test_equals_the_reference_dp_at_every_k(values, k_max):
     curve = error_curve(values, k_max)
-    want = [dp_sse(values, k) / values.size for k in range(1, k_max + 1)]
+    want = np.array(dp_curve(values, k_max)) / values.size
     np.testing.assert_allclose(curve, want, rtol=1e-9, atol=1e-9 * float(np.mean(values ** 2)))
+    # at most j clusters (dp_sse) is never better than exactly j: the curve does not rise
+    assert dp_sse(values, k_max) / values.size == pytest.approx(want[-1], rel=1e-9, abs=1e-12)
+
+
+def test_many_divide_and_conquer_layers_match_the_exact_method():
+    # 3000 distinct values: layers below j ~ 12 use divide and conquer, later ones Knuth's
+    # windows; both must give the exact optimum.
+    values = np.random.default_rng(8).normal(0, 1, 3000)
+    curve = error_curve(values, 256)
+    for k in (2, 5, 11, 12, 13, 17, 64, 256):
+        assert curve[k - 1] == pytest.approx(cluster(values, k, method="optimal").mse, rel=1e-9)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
