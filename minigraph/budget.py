@@ -19,6 +19,7 @@ from .errors import ClusteringError
 
 __all__ = ["OBJECTIVES", "DEFAULT_OBJECTIVE", "Unit", "Allocation", "index_bits",
            "bits_per_index", "cost_bits", "allocate", "smallest_k_for_sqnr", "sqnr_db", "measure",
+           "measure_groups",
            "check_options", "plan", "choose", "achieved", "short_of"]
 
 # "relative": sum over units of MSE / mean square (each tensor's noise-to-signal ratio, as
@@ -260,6 +261,41 @@ def measure(values: np.ndarray, k_max: int, itemsize: int | None = None) -> Unit
         count += part.size
     return Unit(int(flat.size), int(itemsize or flat.dtype.itemsize), error_curve(flat, k_max),
                 total / count if count else 0.0)
+
+
+def measure_groups(values: np.ndarray, group_size: int, k_max: int,
+                   itemsize: int | None = None) -> Unit:
+    """Measure one tensor clustered per group of output channels, one palette per group.
+
+    Parameters
+    ----------
+    values : ndarray of rank >= 1, float16 / float32 / float64
+        The tensor; its last axis holds the output channels (TF's HWIO and [in, out]).
+    group_size : int
+        Consecutive channels per group (>= 1); the last group may be smaller.
+    k_max : int
+        Largest k.
+    itemsize : int, optional
+        As for `measure`.
+
+    Returns
+    -------
+    Unit
+        One palette per group; the curve is the groups' optimal MSEs averaged by their
+        finite values (each group clustered on its own at the same k).
+    """
+    channels = values.shape[-1]
+    sse = np.zeros(k_max)
+    total = finite = 0.0
+    starts = range(0, channels, group_size)
+    for start in starts:
+        part = measure(np.ascontiguousarray(values[..., start:start + group_size]), k_max)
+        count = float(np.isfinite(values[..., start:start + group_size]).sum())
+        sse += part.curve * count
+        total += part.mean_square * count
+        finite += count
+    return Unit(int(values.size), int(itemsize or values.dtype.itemsize),
+                sse / finite if finite else sse, total / finite if finite else 0.0, len(starts))
 
 
 def check_options(bits_per_weight: object, min_sqnr: object, global_clusters: bool) -> None:

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from minigraph.budget import measure as budget_measure
+from minigraph.budget import measure_groups as budget_measure_groups
 from minigraph.budget import (Unit, allocate, cost_bits, index_bits, smallest_k_for_sqnr,
                               sqnr_db)
 from minigraph.engine import cluster
@@ -274,3 +276,16 @@ def test_sixty_tensors_are_solved_exactly_and_no_worse_than_greedy(monkeypatch):
     assert greedy.solver == "greedy"
     assert exact.objective <= greedy.objective
     assert max(exact.bits, greedy.bits) <= 3.0 * sum(u.n for u in units)
+
+
+def test_grouped_unit_averages_group_curves_and_counts_one_palette_per_group():
+    # Channels 0-1 hold {-1, 1}, channel 2 holds {10, 30}: per group of 2 channels, k = 2
+    # is exact; as one tensor, k = 2 is not. Group MSE at k = 1 by hand: group 0 (8 values of
+    # +-1, mean 0): 1; group 1 (4 values, mean 20): 100; averaged by count: (8 + 400) / 12.
+    values = np.array([[-1.0, 1.0, 10.0], [1.0, -1.0, 30.0]] * 2)
+    unit = budget_measure_groups(values, 2, 3)
+    assert unit.palettes == 2 and unit.n == 12
+    np.testing.assert_allclose(unit.curve, [(8 + 400) / 12, 0.0, 0.0], atol=1e-12)
+    assert unit.mean_square == pytest.approx((8 + 2 * 100 + 2 * 900) / 12)
+    whole = budget_measure(values, 3)
+    assert whole.curve[1] > 0 and whole.palettes == 1
