@@ -3,14 +3,14 @@
 # A tensor (or, with per-group palettes, a tensor whose groups share one k) is a "unit" with
 # n weights, a palette entry size and its optimal MSE for every k (engine.error_curve).
 # Choosing one k per unit so the total cost fits a budget and the summed distortion is least
-# is a multiple-choice knapsack, solved in minigraph._knapsack.
+# is a multiple-choice knapsack, solved in minigraph._knapsack. Units are measured in
+# minigraph.curves.
 
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -18,9 +18,8 @@ from . import _knapsack, packing
 from .errors import ClusteringError
 
 __all__ = ["OBJECTIVES", "DEFAULT_OBJECTIVE", "Unit", "Allocation", "index_bits",
-           "bits_per_index", "cost_bits", "allocate", "smallest_k_for_sqnr", "sqnr_db", "measure",
-           "measure_groups",
-           "check_options", "plan", "choose", "achieved", "short_of"]
+           "bits_per_index", "cost_bits", "allocate", "smallest_k_for_sqnr", "sqnr_db",
+           "check_options", "choose", "achieved", "short_of"]
 
 # "relative": sum over units of MSE / mean square (each tensor's noise-to-signal ratio, as
 # if every layer mattered alike); "weighted": the same, each term times the unit's weights.
@@ -232,72 +231,6 @@ def allocate(units: Sequence[Unit], bits_per_weight: float, *, palette: bool,
     return Allocation(ks, bits, value, solver, objective)
 
 
-def measure(values: np.ndarray, k_max: int, itemsize: int | None = None) -> Unit:
-    """Measure one tensor for the allocation.
-
-    Parameters
-    ----------
-    values : ndarray, float16 / float32 / float64
-        The tensor's values; NaN and +-inf are left out of the curve and mean square.
-    k_max : int
-        Largest k.
-    itemsize : int, optional
-        Bytes of one palette entry, if not the values' own (bfloat16 decodes as float32).
-
-    Returns
-    -------
-    Unit
-        Its weights, entry size, optimal MSE for k = 1..k_max (`engine.error_curve`) and
-        mean square.
-    """
-    from .engine import error_curve  # numba loads with the engine, not at import
-
-    flat = values.reshape(-1)
-    total, count = 0.0, 0
-    for start in range(0, flat.size, 1 << 20):  # float64 sums, a bounded slice at a time
-        part = flat[start:start + (1 << 20)].astype(np.float64)
-        part = part[np.isfinite(part)]
-        total += float(np.dot(part, part))
-        count += part.size
-    return Unit(int(flat.size), int(itemsize or flat.dtype.itemsize), error_curve(flat, k_max),
-                total / count if count else 0.0)
-
-
-def measure_groups(values: np.ndarray, group_size: int, k_max: int,
-                   itemsize: int | None = None) -> Unit:
-    """Measure one tensor clustered per group of output channels, one palette per group.
-
-    Parameters
-    ----------
-    values : ndarray of rank >= 1, float16 / float32 / float64
-        The tensor; its last axis holds the output channels (TF's HWIO and [in, out]).
-    group_size : int
-        Consecutive channels per group (>= 1); the last group may be smaller.
-    k_max : int
-        Largest k.
-    itemsize : int, optional
-        As for `measure`.
-
-    Returns
-    -------
-    Unit
-        One palette per group; the curve is the groups' optimal MSEs averaged by their
-        finite values (each group clustered on its own at the same k).
-    """
-    channels = values.shape[-1]
-    sse = np.zeros(k_max)
-    total = finite = 0.0
-    starts = range(0, channels, group_size)
-    for start in starts:
-        part = measure(np.ascontiguousarray(values[..., start:start + group_size]), k_max)
-        count = float(np.isfinite(values[..., start:start + group_size]).sum())
-        sse += part.curve * count
-        total += part.mean_square * count
-        finite += count
-    return Unit(int(values.size), int(itemsize or values.dtype.itemsize),
-                sse / finite if finite else sse, total / finite if finite else 0.0, len(starts))
-
-
 def check_options(bits_per_weight: object, min_sqnr: object, global_clusters: bool) -> None:
     """Reject a bad budget option, as the engine's check_options does.
 
@@ -328,37 +261,6 @@ def check_options(bits_per_weight: object, min_sqnr: object, global_clusters: bo
     if global_clusters and (bits_per_weight is not None or min_sqnr is not None):
         raise ClusteringError("a global codebook has one k for the whole graph: it takes no "
                               "per-tensor bits_per_weight or min_sqnr")
-
-
-def plan(loaders: Sequence[Callable[[], np.ndarray]], itemsizes: Sequence[int], k_max: int, *,
-         bits_per_weight: float | None, min_sqnr: float | None, palette: bool,
-         workers: int) -> tuple[list[Unit], list[int], dict]:
-    """Measure every tensor and choose its k.
-
-    Parameters
-    ----------
-    loaders : sequence of callables
-        Each returns one tensor's values (called on a worker thread).
-    itemsizes : sequence of int
-        Bytes of one palette entry of each tensor.
-    k_max : int
-        Largest k.
-    bits_per_weight, min_sqnr, palette
-        As for `choose`.
-    workers : int
-        Curves computed at once (the kernels release the GIL).
-
-    Returns
-    -------
-    (list of Unit, list of int, dict)
-        The units, k per unit, and what the report says of the choice (see `choose`).
-    """
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        units = list(pool.map(lambda load, size: measure(load(), k_max, size), loaders,
-                              itemsizes))
-    ks, chosen = choose(units, bits_per_weight=bits_per_weight, min_sqnr=min_sqnr,
-                        palette=palette)
-    return units, ks, chosen
 
 
 def achieved(units: Sequence[Unit], ks: Sequence[int], palette: bool) -> dict:

@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import budget, codec, dtypes, palette
+from . import budget, codec, curves, dtypes, palette
 from .engine import check_options, cluster, substitute
 from .errors import DecodeError
 from .graph import ConstRef, iter_consts
@@ -263,13 +263,12 @@ Progress = Callable[[Optional[TensorReport], int, int], None]
 
 
 def _choose_ks(jobs: list[_Job], options: Options) -> dict:
-    """Give each job its k from its all-k error curve (see :func:`minigraph.budget.plan`)."""
-    units, ks, chosen = budget.plan([partial(_decode, job) for job in jobs],
-                                    [dtypes.lookup(job.info.dtype).itemsize for job in jobs],
-                                    options.n_clusters,
-                                    bits_per_weight=options.bits_per_weight,
-                                    min_sqnr=options.min_sqnr, palette=options.palettize,
-                                    workers=options.workers or min(2, os.cpu_count() or 1))
+    """Give each job its k from its all-k error curve (minigraph.curves, minigraph.budget)."""
+    units = curves.measure_all([partial(_decode, job) for job in jobs],
+                               [dtypes.lookup(job.info.dtype).itemsize for job in jobs],
+                               options.n_clusters, options.workers or min(2, os.cpu_count() or 1))
+    ks, chosen = budget.choose(units, bits_per_weight=options.bits_per_weight,
+                               min_sqnr=options.min_sqnr, palette=options.palettize)
     for job, unit, k in zip(jobs, units, ks, strict=True):
         job.unit, job.k = unit, k
     return chosen

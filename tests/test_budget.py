@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minigraph.budget import measure as budget_measure
-from minigraph.budget import measure_groups as budget_measure_groups
+from minigraph.curves import measure as budget_measure
+from minigraph.curves import measure_groups as budget_measure_groups
 from minigraph.budget import (Unit, allocate, cost_bits, index_bits, smallest_k_for_sqnr,
                               sqnr_db)
 from minigraph.engine import cluster
