@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -252,7 +253,7 @@ def check_options(bits_per_weight: object, min_sqnr: object, global_clusters: bo
                                 ("min_sqnr", min_sqnr, -math.inf)):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                 or not math.isfinite(value) or value <= lowest:
             raise ClusteringError(f"{name} must be a finite number"
                                   f"{' > 0' if lowest == 0 else ''}, got {value!r}")

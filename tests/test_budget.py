@@ -197,6 +197,11 @@ def test_bad_budget_options_are_refused(options):
         Options(**options).validate()
 
 
+def test_numpy_numbers_are_budgets_too():
+    Options(bits_per_weight=np.float32(2.5)).validate()
+    Options(min_sqnr=np.int64(30)).validate()
+
+
 @pytest.mark.parametrize("flags", [["--bits-per-weight", "2", "--min-sqnr", "30"],
                                    ["--bits-per-weight", "-1"], ["--min-sqnr", "x"],
                                    ["--bits-per-weight", "2", "--global-clusters"]])
