@@ -2,7 +2,8 @@
 
 Run by hand in a TensorFlow virtualenv: ``python -m pytest -m tensorflow tests/test_budget_tf.py``;
 ``python tests/test_budget_tf.py`` prints every figure the tests check (and more) as tables;
-``python tests/test_budget_tf.py --exhaustive mlp_digits.pb 2.0`` tries every per-tensor k.
+``python tests/test_budget_tf.py --exhaustive mlp_digits.pb 2.0`` (or ``k=4``: the bits of
+uniform k = 4) tries every per-tensor k among powers of two.
 Golden facts are TensorFlow's: the originals' accuracies in expected.json and the outputs the
 original graphs give when TensorFlow runs them here.
 """
@@ -198,31 +199,41 @@ def main() -> None:
                       f"{got['bytes']} | {got['error']:.3g} | {got['accuracy']} |")
 
 
-def exhaustive(model: str, bits: float) -> None:
-    """Every per-tensor choice of k in {2, 4, 8} x {2, 4, 8} x {2, 4, ..., 256} within the
-    budget, best accuracy first (the three clustered tensors of the digits models)."""
+def exhaustive(model: str, target: str) -> None:
+    """Every per-tensor choice of k among 2, 4, ..., 256 that fits a budget, five best by
+    output error and by accuracy. ``target``: bits per weight, or "k=K" for the bits of a
+    uniform k = K run (the budget at equal size)."""
     import itertools
     import json
 
     facts = json.loads((FIXTURES / "expected.json").read_text())[model]
+    if target.startswith("k="):
+        uniform_bytes, uniform_report = _variant(model, n_clusters=int(target[2:]))
+        bits = _uniform_bits(uniform_report)
+        judged = _judge(model, facts, uniform_bytes)
+        print(f"{model} uniform {target}: {bits:.4f} bits, {len(uniform_bytes)} bytes, "
+              f"output error {judged['error']:.3g}, accuracy {judged['accuracy']}")
+    else:
+        bits = float(target)
+    n = sum(t["clustered"] for t in _variant(model, n_clusters=2)[1]["tensors"])
     choose, found = budget.choose, []
     try:
-        for ks in itertools.product([2, 4, 8], [2, 4, 8], [2 ** b for b in range(1, 9)]):
+        for ks in itertools.product([2 ** b for b in range(1, 9)], repeat=n):
             budget.choose = lambda units, ks=ks, **_: (list(ks), {"palette_form": True})
             graph_bytes, report = _variant(model, bits_per_weight=bits)
-            spent = report["totals"]["budget"]["average_bits_per_weight"]
-            if spent <= bits:
+            if report["totals"]["budget"]["average_bits_per_weight"] <= bits + 1e-12:
                 judged = _judge(model, facts, graph_bytes)
-                found.append((judged["accuracy"], -judged["error"], ks, spent))
+                found.append((judged["error"], judged["accuracy"], ks, len(graph_bytes)))
     finally:
         budget.choose = choose
-    for accuracy, error, ks, spent in sorted(found, reverse=True)[:5]:
-        print(f"{model} B={bits}: ks={ks} {spent:.3f} bits, accuracy {accuracy:.4f}, "
-              f"output error {-error:.3g}")
+    for name, key in (("output error", lambda f: f[0]), ("accuracy", lambda f: -(f[1] or 0))):
+        print(f"  best by {name} within {bits:.4f} bits:")
+        for error, accuracy, ks, size in sorted(found, key=key)[:5]:
+            print(f"    ks={ks} {size} bytes, output error {error:.3g}, accuracy {accuracy}")
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--exhaustive"]:
-        exhaustive(sys.argv[2], float(sys.argv[3]))
+        exhaustive(sys.argv[2], sys.argv[3])
     else:
         main()
