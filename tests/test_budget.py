@@ -294,3 +294,13 @@ def test_grouped_unit_averages_group_curves_and_counts_one_palette_per_group():
     assert unit.mean_square == pytest.approx((8 + 2 * 100 + 2 * 900) / 12)
     whole = budget_measure(values, 3)
     assert whole.curve[1] > 0 and whole.palettes == 1
+
+
+def test_cli_min_sqnr_report_lists_k_and_bits(tmp_path, capsys):
+    assert main(["--min-sqnr", "30", "-o", str(tmp_path / "out.pb"),
+                 str(FIXTURES / "mlp_digits.pb")]) == 0
+    text = capsys.readouterr().out
+    header = next(line for line in text.splitlines() if line.startswith("clustered"))
+    assert header.split()[-2:] == ["k", "bits"]
+    assert "budget at least 30 dB per tensor: the 17024 weights take" in text
+    assert "k≤256 per tensor" in text
