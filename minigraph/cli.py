@@ -195,6 +195,12 @@ def _compress_parser() -> argparse.ArgumentParser:
         help="one codebook of K values per group of G consecutive output channels (the last "
              "axis) instead of one per tensor; not with --global-clusters, whose single "
              "codebook for the whole graph contradicts per-group codebooks")
+    add("--bits-per-weight", type=float, default=None, metavar="B",
+        help="choose k per tensor (at most K) so the clustered weights take at most B bits "
+             "each on average (indices, plus palettes with the palette form), least total "
+             "relative error (MSE / mean square summed over tensors)")
+    add("--min-sqnr", type=float, default=None, metavar="DB",
+        help="choose k per tensor (at most K): the smallest whose SQNR is at least DB decibels")
     add("--whitelisted", "--whitelist", dest="whitelisted", action="append", default=[],
         metavar="A,B", help="Consts not to cluster: node names or shell patterns (dense_1/*), "
                             "comma-separated, repeatable; library nodes as FUNCTION/NODE or NODE")
@@ -254,7 +260,9 @@ def _run_compress(args: argparse.Namespace) -> int:
                           whitelisted=whitelisted, min_n_weights=args.min_n_weights,
                           method=args.method, init=args.init, seed=args.seed,
                           workers=args.workers, palettize=args.palettize,
-                          group_size=args.group_size, figure_data=bool(args.plot)).validate()
+                          group_size=args.group_size, figure_data=bool(args.plot),
+                          bits_per_weight=args.bits_per_weight,
+                          min_sqnr=args.min_sqnr).validate()
         _check_figure_path(args.plot)
     except MinigraphError as exc:
         _error(str(exc))

@@ -8,11 +8,12 @@ import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Callable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import codec, dtypes, groups, palette
+from . import budget, codec, curves, dtypes, groups, palette
 from .codebook import fit_labels, round_codebook
 from .engine import check_options, cluster, substitute
 from .errors import ClusteringError, DecodeError
@@ -49,12 +50,23 @@ class Options:
     group_size: int | None = None  # one codebook per group of this many output channels
     figure_data: bool = False  # fill TensorReport.figure for the tensors a plot shows
     figure_tensors: tuple[str, ...] = ()  # those matching these patterns; else the largest 6
+    bits_per_weight: float | None = None  # k per tensor within this average budget
+    min_sqnr: float | None = None  # k per tensor: the smallest reaching this SQNR (dB)
+
+    @property
+    def per_tensor_k(self) -> bool:
+        """True when each tensor gets its own k (a budget or an SQNR floor; k is then a cap)."""
+        return self.bits_per_weight is not None or self.min_sqnr is not None
 
     def validate(self) -> Options:
         """Check every option up front, so a bad one fails before any work is done."""
         check_options(n_clusters=self.n_clusters, method=self.method, init=self.init,
                       seed=self.seed, workers=self.workers, min_n_weights=self.min_n_weights)
         groups.check_group_size(self.group_size, self.global_clusters)
+        budget.check_options(self.bits_per_weight, self.min_sqnr, self.global_clusters)
+        if self.group_size is not None and self.per_tensor_k:
+            raise ClusteringError("group_size cannot be combined with bits_per_weight or "
+                                  "min_sqnr: budgets are chosen per tensor, not per group")
         patterns = tuple(p.strip() for p in self.whitelisted if p and p.strip())
         shown = tuple(p.strip() for p in self.figure_tensors if p and p.strip())
         return replace(self, whitelisted=patterns, figure_tensors=shown)
@@ -67,6 +79,8 @@ class _Job:
     row: TensorReport
     content: memoryview | None = None  # tensor_content kept outside the message (lifted)
     new: np.ndarray | None = None  # the new values, once clustered
+    unit: budget.Unit | None = None  # error curve and mean square, with a per-tensor k
+    k: int | None = None  # this tensor's k, with a per-tensor k
 
 
 Change = Tuple[ConstRef, np.ndarray]
@@ -87,7 +101,8 @@ def _skip_reason(ref: ConstRef, info: codec.TensorInfo, options: Options) -> str
         return f"too small ({info.n_elements} < {options.min_n_weights} weights)"
     if info.encoding in ("splat", "zeros", "empty"):
         return f"stored as one value ({info.encoding})"
-    if info.max_distinct <= options.n_clusters and not options.global_clusters:
+    if info.max_distinct <= options.n_clusters and not (options.global_clusters
+                                                         or options.per_tensor_k):
         # (A global codebook takes these too: the whole graph must end with at most k values.)
         return f"≤ {options.n_clusters} distinct values"
     decoded = info.n_elements * dtypes.lookup(info.dtype).array.itemsize
@@ -123,7 +138,10 @@ def _select(graph_def: GraphDef, options: Options,
 
 def _decode(job: _Job) -> np.ndarray:
     """The tensor's values, flat (a read-only view of tensor_content where possible)."""
-    return codec.to_array(job.ref.tensor, job.content).reshape(-1)
+    try:
+        return codec.to_array(job.ref.tensor, job.content).reshape(-1)
+    except DecodeError as exc:
+        raise job.ref.locate(exc) from None
 
 
 def _finish(job: _Job, values: np.ndarray, labels: np.ndarray, book: np.ndarray) -> None:
@@ -148,22 +166,34 @@ def _refusal(exc: ClusteringError) -> str:
 
 def _cluster_one(job: _Job, values: np.ndarray, options: Options):
     """Cluster one tensor and compute its new values (runs on a worker thread); None when the
-    engine refuses its values (the reason is on the job's row)."""
+    engine refuses its values (the reason is on the job's row). Below an SQNR floor (the curve
+    is close, not exact) k is raised one at a time up to the cap."""
+    k = job.k or options.n_clusters
     try:
         if groups.group_count(job.info.shape, options.group_size):  # one codebook per group
             grouped = groups.cluster_groups(
-                values, job.info.shape, options.n_clusters, int(options.group_size or 0),
+                values, job.info.shape, k, int(options.group_size or 0),
                 rounding=lambda book: round_codebook(book, [job.info.dtype]),
                 method=options.method, init=options.init, seed=options.seed)
             job.new = grouped.fill(job.row)
             return grouped
-        result = cluster(values, options.n_clusters, method=options.method, init=options.init,
-                         seed=options.seed)
+        while True:
+            result = cluster(values, k, method=options.method, init=options.init,
+                             seed=options.seed)
+            # At a per-tensor k the palette form needs even unchanged tensors, to hold their width.
+            if result.method != "exact" or (job.k is not None and options.palettize):
+                _finish(job, values, result.labels,
+                        round_codebook(result.centroids, [job.info.dtype]))
+            if not budget.short_of(job.row.sqnr_db, options.min_sqnr) or \
+                    result.method == "exact" or k >= options.n_clusters:
+                break
+            k += 1
     except ClusteringError as exc:
         job.row.skipped = _refusal(exc)
         return None
-    if result.method != "exact":
-        _finish(job, values, result.labels, round_codebook(result.centroids, [job.info.dtype]))
+    if job.k is not None:
+        job.k = job.row.k = max(1, result.centroids.size)
+        job.row.bits = budget.bits_per_index(job.k, options.palettize)
     return result
 
 
@@ -200,10 +230,7 @@ def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorRep
             while pending and len(running) < workers and (
                     not running or kept + in_flight + _working_bytes(pending[0]) <= serial_peak):
                 job = pending.pop(0)
-                try:
-                    values = _decode(job)
-                except DecodeError as exc:
-                    raise job.ref.locate(exc) from None
+                values = _decode(job)
                 running[pool.submit(_cluster_one, job, values, options)] = job
                 in_flight += _working_bytes(job)
                 del values
@@ -216,10 +243,11 @@ def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorRep
                     continue
                 job.row.distinct_before = result.n_distinct
                 job.row.method, job.row.iterations = result.method, result.iterations
-                if result.method == "exact":
-                    job.row.skipped = (f"≤ {options.n_clusters} distinct values"
-                                       f"{' per group' if job.row.groups else ''}")
-                elif job.new is not None:
+                if job.new is None:
+                    job.row.skipped = job.row.skipped or (
+                        f"≤ {job.k or options.n_clusters} distinct values"
+                        f"{' per group' if job.row.groups else ''}")
+                else:
                     kept += job.new.nbytes
                 progress(job.row)
 
@@ -239,10 +267,7 @@ def _run_global(jobs: list[_Job], options: Options, progress: Callable[[TensorRe
     """One codebook over all selected tensors, each tensor rounded back to its own dtype."""
     decoded, kept = [], []
     for job in jobs:
-        try:
-            values = _decode(job)
-        except DecodeError as exc:
-            raise job.ref.locate(exc) from None
+        values = _decode(job)
         job.row.skipped = _extremes_refused(values)
         if job.row.skipped is None:
             decoded.append(values)
@@ -279,6 +304,18 @@ def _run_global(jobs: list[_Job], options: Options, progress: Callable[[TensorRe
 Progress = Callable[[Optional[TensorReport], int, int], None]
 
 
+def _choose_ks(jobs: list[_Job], options: Options) -> dict:
+    """Give each job its k from its all-k error curve (minigraph.curves, minigraph.budget)."""
+    units = curves.measure_all([partial(_decode, job) for job in jobs],
+                               [dtypes.lookup(job.info.dtype).itemsize for job in jobs],
+                               options.n_clusters, options.workers or min(2, os.cpu_count() or 1))
+    ks, chosen = budget.choose(units, bits_per_weight=options.bits_per_weight,
+                               min_sqnr=options.min_sqnr, palette=options.palettize)
+    for job, unit, k in zip(jobs, units, ks, strict=True):
+        job.unit, job.k = unit, k
+    return chosen
+
+
 def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
                      progress: Progress | None = None,
                      lifted: Mapping[bytes, memoryview] | None = None
@@ -305,6 +342,7 @@ def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
         if progress is not None:
             progress(row, done, total)
 
+    chosen = _choose_ks(jobs, options) if options.per_tensor_k else None
     run = _run_global if options.global_clusters else _run_local
     run(jobs, options, tick)
     for job in jobs:
@@ -320,6 +358,10 @@ def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
                     whitelisted=list(options.whitelisted),
                     elapsed_seconds=time.perf_counter() - started, palettize=options.palettize,
                     group_size=options.group_size)
+    if chosen is not None:  # what the clustered tensors take as clustered
+        units = [job.unit for job in jobs if job.unit is not None]
+        ks = [job.k or 1 for job in jobs if job.unit is not None]
+        report.budget = {**chosen, **budget.achieved(units, ks, options.palettize)}
     return report, [(job.ref, job.new) for job in jobs if job.new is not None]
 
 

@@ -164,6 +164,8 @@ class TensorReport:
     group_size: int | None = None  # channels per codebook, when clustered group by group
     groups: int | None = None  # codebooks of the tensor (groups of its last axis)
     figure: dict[str, Any] | None = None  # plot data (compress.Options.figure_data); see plotdata
+    k: int | None = None  # with a per-tensor k (budget or SQNR floor): the codebook's size
+    bits: int | None = None  # ... and the bits per index it counts (ceil(log2 k))
 
     @property
     def clustered(self) -> bool:
@@ -190,6 +192,10 @@ class Report:
     palettize: bool = False
     files: dict[str, Any] = field(default_factory=dict)
     group_size: int | None = None
+    # With a per-tensor k: the target (bits_per_weight, objective, solver; or min_sqnr),
+    # palette_form, and what the clustered weights take (weights, average_bits_per_weight:
+    # indices, plus palettes in the palette form).
+    budget: dict[str, Any] | None = None
 
     @property
     def clustered(self) -> list[TensorReport]:
@@ -220,6 +226,7 @@ class Report:
                        "palettized": sum(1 for row in clustered if row.palette_bits),
                        "tensor_bytes_before": sum(row.bytes_before or 0 for row in self.tensors),
                        "tensor_bytes_after": sum(row.bytes_after or 0 for row in self.tensors),
+                       **({"budget": self.budget} if self.budget else {}),
                        "elapsed_seconds": round(self.elapsed_seconds, 4)},
         }
 
@@ -255,14 +262,16 @@ def render_compress(result: dict[str, Any]) -> str:
     parts = []
     if "file" in result:
         parts.append(f"{result['file']} -> {result.get('output') or '(not written)'}")
+    chosen = result["totals"].get("budget")
     if done:
         rows = [(t["name"], t["dtype"], _shape_text(t["shape"]), t["elements"],
                  f"{t['distinct_before']} -> {t['distinct_after']}", _num(t["mse"], ".3g"),
-                 _num(t["sqnr_db"], ".1f"), _num(t["max_abs_error"], ".3g"), _stored(t))
-                for t in done]
-        parts += ["", render_table(("clustered", "dtype", "shape", "elements", "distinct",
-                                    "mse", "sqnr_db", "max_abs_err", "stored bytes"), rows,
-                                   (False, False, False, True, True, True, True, True, False))]
+                 _num(t["sqnr_db"], ".1f"), _num(t["max_abs_error"], ".3g"))
+                + ((t["k"], t["bits"]) if chosen else ()) + (_stored(t),) for t in done]
+        headers = ("clustered", "dtype", "shape", "elements", "distinct", "mse", "sqnr_db",
+                   "max_abs_err") + (("k", "bits") if chosen else ()) + ("stored bytes",)
+        parts += ["", render_table(headers, rows, (False, False, False) + (True,) *
+                                   (len(headers) - 4) + (False,))]
         kept = [f"  {t['name']}: {t['palette_skipped']}" for t in done if t["palette_skipped"]]
         if kept:
             parts += ["", "kept in the values form:", *kept]
@@ -273,7 +282,8 @@ def render_compress(result: dict[str, Any]) -> str:
                                    (False, False, False, True, False))]
     totals = result["totals"]
     line = (f"{totals['clustered']} of {totals['consts']} consts clustered "
-            f"({totals['weights_clustered']} weights, k={result['options']['n_clusters']}"
+            f"({totals['weights_clustered']} weights, k{'≤' if chosen else '='}"
+            f"{result['options']['n_clusters']}{' per tensor' if chosen else ''}"
             f"{', global codebook' if result['options']['global_clusters'] else ''}"
             f"{', ' + str(totals['palettized']) + ' palettized' if totals['palettized'] else ''}"
             f"{_groups_text(result['options'].get('group_size'))})")
@@ -288,4 +298,11 @@ def render_compress(result: dict[str, Any]) -> str:
     seconds = result.get("elapsed_seconds", totals["elapsed_seconds"])
     sizes.append(f"{seconds:.2f} s")
     parts += ["", line, "; ".join(sizes)]
+    if chosen:
+        target = (f"at least {chosen['min_sqnr']:g} dB per tensor" if "min_sqnr" in chosen else
+                  f"{chosen['bits_per_weight']:g} bits per weight ({chosen['objective']} "
+                  f"error, {chosen['solver']} solver)")
+        parts.append(f"budget {target}: the {chosen['weights']} weights take "
+                     f"{chosen['average_bits_per_weight']:.3f} bits each (indices"
+                     f"{' + palettes' if chosen['palette_form'] else ''})")
     return "\n".join(parts).lstrip("\n")

@@ -72,3 +72,26 @@ def sse_of(values: np.ndarray, labels: np.ndarray, centroids: np.ndarray) -> flo
     finite = np.isfinite(flat)
     diffs = flat[finite] - np.asarray(centroids, np.float64)[lab[finite]]
     return math.fsum(float(d) * float(d) for d in diffs)
+
+
+def dp_curve(values: np.ndarray, k_max: int) -> list[float]:
+    """Minimum SSE with exactly j clusters for j = 1..k_max (0 from the distinct count on), by
+    the plain O(k m^2) layered program: layer j over every prefix, its last cell D(j)."""
+    points, counts = distinct_weighted(values)
+    m = len(points)
+    if m == 0:
+        return [0.0] * k_max
+    cost = [[0.0] * (m + 1) for _ in range(m + 1)]
+    for a in range(m):
+        for b in range(a + 1, m + 1):
+            cost[a][b] = group_sse(points[a:b], counts[a:b])
+    layer = [cost[0][i] for i in range(m + 1)]  # j = 1: one cluster over the first i points
+    curve = [layer[m]]
+    for j in range(2, k_max + 1):
+        if j > m:
+            curve.append(0.0)
+            continue
+        layer = [math.inf] * j + [min(layer[a] + cost[a][i] for a in range(j - 1, i))
+                                  for i in range(j, m + 1)]
+        curve.append(layer[m])
+    return curve

@@ -447,3 +447,9 @@ def test_inspect_never_expands_a_padded_list_declaring_gigabytes(tmp_path, capsy
     assert main(["inspect", "--json", str(tmp_path / "g.pbtxt")]) == 0
     (const,) = json.loads(capsys.readouterr().out)["files"][0]["consts"]
     assert (const["encoding"], const["elements"], const["distinct_values"]) == ("padded", 2**40, 5)
+
+
+def test_group_size_with_a_per_tensor_budget_is_a_usage_error(capsys):
+    for flags in (["--bits-per-weight", "2"], ["--min-sqnr", "30"]):
+        assert main(["--group-size", "8", *flags, "/nonexistent/model.pb"]) == 2
+        assert "group_size cannot be combined" in capsys.readouterr().err

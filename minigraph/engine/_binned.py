@@ -62,13 +62,14 @@ def _float32_from_keys(keys: np.ndarray) -> np.ndarray:
     return bits.view(np.float32)
 
 
-def from_bins(flat: np.ndarray, k: int) -> Data | None:
+def from_bins(flat: np.ndarray, k: int, count_distinct: bool = True) -> Data | None:
     """One weighted point per non-empty bin of float32 values, with exact sums: O(n), no sort.
 
     Bins are 2**-11 of their values' magnitude wide, so clusters can only split between bins:
     Lloyd's fixed point over bins, with each centroid the exact mean of its members. Where the
     exact or optimal route would run (at most max(k, auto_bins) distinct values) and a bin
     holds several distinct values (they would be merged), returns None: the caller sorts.
+    Without `count_distinct`, more bins than that leave n_distinct a lower bound (uncounted).
     """
     n_bins = 1 << (32 - _BIN_DROP)
     count = np.zeros(n_bins, np.int64)
@@ -86,7 +87,7 @@ def from_bins(flat: np.ndarray, k: int) -> Data | None:
     if used.size > max(k, auto_bins(total, k)):
         # More bins than any route that needs exact values: binned whatever the distinct
         # count, which a second core counts while this one clusters and labels.
-        counting = _count_in_background(bits, offsets, total)
+        counting = _count_in_background(bits, offsets, total) if count_distinct else None
         n_distinct, merged = int(used.size), True
     else:
         n_distinct, merged = _distinct_in_bins(bits, offsets, total)

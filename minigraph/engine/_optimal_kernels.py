@@ -203,3 +203,68 @@ def penalized_partition(pw, p1, p2, penalty, f, arg, cand, start):
         i = arg[i]
         count += 1
     return count
+
+
+
+@jit
+def _knuth_layer(pw, p1, p2, f_prev, f_cur, opt_prev, opt_cur, j, m):
+    """Layer j of the DP for rows m down to j, searching a in [opt_prev[i], opt_cur[i + 1]].
+
+    Split points are monotone across layers as well as rows (the cost is Monge: Yao 1980),
+    so the windows sum to about m**2 / (2 j**2) evaluations: cheaper than divide and
+    conquer once j is past about sqrt(m / (2 log2 m)). Ties go to the smallest a.
+    """
+    for i in range(m, j - 1, -1):
+        lo = max(opt_prev[i], j - 1)
+        hi = i - 1 if i == m else min(opt_cur[i + 1], i - 1)
+        if lo > hi:  # not expected of a Monge cost; search the whole row rather than guess
+            lo = j - 1
+            hi = i - 1
+        best = np.inf
+        best_a = lo
+        for a in range(lo, hi + 1):
+            v = f_prev[a] + _interval_cost(pw, p1, p2, a, i)
+            if v < best:
+                best = v
+                best_a = a
+        f_cur[i] = best
+        opt_cur[i] = best_a
+
+
+@jit
+def error_curve(pw, p1, p2, k_max, curve):
+    """Minimum SSE of m weighted sorted points into exactly j clusters, for every j <= k_max.
+
+    One layered dynamic program (Wang & Song 2011) whose layer j is the optimum for every
+    prefix in j clusters; the last cell of layer j is D(j). Each layer by divide and conquer
+    over monotone split points (Grønlund et al. 2017) while j is small, then Knuth's windows
+    between the previous layer's split and the next row's (see _knuth_layer): O(m log m)
+    per early layer, O(m + m**2 / j**2) per later one; O(m) memory.
+
+    pw, p1, p2: float64 (m + 1,), full prefix sums (see optimal_partition), m >= 1.
+    k_max >= 1. curve: float64 (k_max,), OUT: curve[j - 1] = D(j) for j <= m, 0.0 beyond
+    (as many clusters as points). Values carry the prefix sums' rounding.
+    """
+    m = pw.shape[0] - 1
+    f_prev = np.empty(m + 1)
+    f_cur = np.empty(m + 1)
+    for i in range(1, m + 1):
+        f_prev[i] = _interval_cost(pw, p1, p2, 0, i)
+    curve[0] = f_prev[m]
+    opt_prev = np.zeros(m + 1, np.int64)  # layer 1: every prefix is one cluster from 0
+    opt_cur = np.zeros(m + 1, np.int64)
+    stack = np.empty((128, 4), np.int64)
+    log_m = 1
+    while (1 << log_m) < m:
+        log_m += 1
+    top = min(k_max, m - 1)  # m clusters: every point its own, no error (exactly)
+    for j in range(2, top + 1):
+        if 2 * j * j * log_m > m:
+            _knuth_layer(pw, p1, p2, f_prev, f_cur, opt_prev, opt_cur, j, m)
+        else:
+            _dp_layer(pw, p1, p2, f_prev, f_cur, opt_cur, j, m, j - 1, stack)
+        curve[j - 1] = f_cur[m]
+        f_prev, f_cur = f_cur, f_prev
+        opt_prev, opt_cur = opt_cur, opt_prev
+    for j in range(m - 1, k_max):
+        curve[j] = 0.0

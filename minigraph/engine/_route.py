@@ -33,15 +33,16 @@ def run(flat: np.ndarray, k: int, method: str, init: str, seed: int) -> Outcome:
     return Outcome(fit, labels, n_distinct, total)
 
 
-def prepare(flat: np.ndarray, k: int, method: str) -> Data:
+def prepare(flat: np.ndarray, k: int, method: str, count_distinct: bool = True) -> Data:
     """Sorted finite values with prefix sums: histogram for 16-bit floats, bins for large
-    float32 arrays (unless the exact optimum is asked for), else a sort."""
+    float32 arrays (unless the exact optimum is asked for), else a sort. Without
+    `count_distinct`, binned data's n_distinct may stay a lower bound (_binned.from_bins)."""
     if flat.dtype == np.float16:
         return _binned.from_histogram(_binned.histogram(flat.view(np.uint16), 0), np.float16)
     if flat.dtype == np.float32 and _binned.is_bfloat16(flat):
         return _binned.from_histogram(_binned.histogram(flat.view(np.uint32), 16), np.float32)
     if flat.dtype == np.float32 and flat.size >= BINNED_MIN and method != "optimal":
-        binned = _binned.from_bins(flat, k)
+        binned = _binned.from_bins(flat, k, count_distinct)
         if binned is not None:
             return binned
     return _sorted.from_sort(flat)

@@ -17,7 +17,8 @@ from minigraph.errors import ClusteringError
 
 from ._data import CHUNK
 
-__all__ = ["Clustering", "Errors", "METHODS", "INITS", "check_options", "cluster", "substitute"]
+__all__ = ["Clustering", "Errors", "METHODS", "INITS", "check_options", "cluster", "error_curve",
+           "substitute"]
 
 METHODS = ("auto", "lloyd", "optimal")
 INITS = ("auto", "linear", "density", "kmeans++", "random")
@@ -205,6 +206,49 @@ def cluster(
     mse = fit.sse / done.total if done.total > 0 else 0.0
     return Clustering(fit.centroids, done.labels.reshape(array.shape), mse, fit.iterations,
                       fit.method, done.n_distinct, fit.init)
+
+
+def error_curve(values: npt.ArrayLike, k_max: int = 256) -> npt.NDArray[np.float64]:
+    """Minimum MSE of clustering the finite values into k clusters, for every k = 1..k_max.
+
+    One layered dynamic program gives every k at once: D(j) is the last cell of layer j.
+    With at most ``16 * k_max`` distinct finite values (or 4 sqrt(n), up to 65,536) it runs
+    over the distinct values and the curve is the exact optimum that
+    ``cluster(method="optimal")`` reaches at every k. Otherwise it runs over that many bins
+    spaced like the "auto" method's (by density**(1/3)), and the curve is an upper bound of
+    the optimum (clusters split only between bins): measured within 0.14% of "auto"'s MSE at
+    k = 256 and 0.01% at k <= 64 on 1e5 and 1e6 trained-like values. Cost: at most about
+    2x one ``cluster(values, 256)`` (tests/bench/bench_budget.py).
+
+    Parameters
+    ----------
+    values : ndarray of any shape, float16 / float32 / float64
+        NaN and +-inf are left out, as in `cluster`.
+    k_max : int
+        Largest cluster count, >= 1.
+
+    Returns
+    -------
+    ndarray of shape (k_max,), float64
+        Entry k - 1 is the MSE over the finite values with k clusters; non-increasing in k,
+        0.0 from the number of distinct values on (and everywhere if none is finite).
+
+    Raises
+    ------
+    ClusteringError
+        As `cluster` does, for a bad `k_max` or values.
+    """
+    _check_integer("k_max", k_max, 1)
+    array = np.asarray(values)
+    if array.dtype.type not in _FLOAT_KINDS:
+        raise ClusteringError(f"values must be float16, float32 or float64, got {array.dtype}")
+    from ._curve import sse_curve  # numba and the kernels load here, not at import
+
+    flat = array.reshape(-1)
+    if not flat.dtype.isnative:
+        flat = flat.astype(flat.dtype.newbyteorder("="))
+    sse, total = sse_curve(flat, int(k_max))
+    return sse / total if total > 0 else sse
 
 
 def substitute(values: np.ndarray, labels: np.ndarray,
