@@ -1,25 +1,22 @@
-"""Orchestration: choose the Consts to cluster, cluster them, write centroids back, report."""
+"""Choosing the Consts to cluster and planning a compression: graph x codec x engine -> new
+values and a report; the palette form and the public compress() API."""
 
 from __future__ import annotations
 
 import fnmatch
 import logging
-import os
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
-from functools import partial
 from typing import Callable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import budget, codec, curves, dtypes, groups, palette
-from .codebook import fit_labels, round_codebook
-from .engine import check_options, cluster, substitute
-from .errors import ClusteringError, DecodeError
+from . import budget, codec, dtypes, palette
+from .errors import DecodeError
 from .graph import ConstRef, iter_consts
+from .options import Options
 from .plotdata import add_figure_data
 from .report import Report, TensorReport
+from .schedule import Job, choose_ks, run_global, run_local
 from .schema import GraphDef
 
 __all__ = ["Options", "compress", "compress_in_place", "plan_compression", "palettize_changes",
@@ -32,55 +29,6 @@ _log = logging.getLogger("minigraph")
 # and a clustered tensor is written back whole. Other encodings decode to at most 4x their size.
 EXPAND_FLOOR_BYTES = 16 << 20
 EXPAND_RATIO = 16
-
-
-@dataclass(frozen=True)
-class Options:
-    """What to cluster and how; the defaults are the 2016 tool's (k = 256, 256 weights minimum)."""
-
-    n_clusters: int = 256
-    global_clusters: bool = False
-    whitelisted: tuple[str, ...] = ()
-    min_n_weights: int = 256
-    method: str = "auto"
-    init: str = "auto"
-    seed: int = 0
-    workers: int | None = None
-    palettize: bool = False  # the palette form (indices + codebook in the graph)
-    group_size: int | None = None  # one codebook per group of this many output channels
-    figure_data: bool = False  # fill TensorReport.figure for the tensors a plot shows
-    figure_tensors: tuple[str, ...] = ()  # those matching these patterns; else the largest 6
-    bits_per_weight: float | None = None  # k per tensor within this average budget
-    min_sqnr: float | None = None  # k per tensor: the smallest reaching this SQNR (dB)
-
-    @property
-    def per_tensor_k(self) -> bool:
-        """True when each tensor gets its own k (a budget or an SQNR floor; k is then a cap)."""
-        return self.bits_per_weight is not None or self.min_sqnr is not None
-
-    def validate(self) -> Options:
-        """Check every option up front, so a bad one fails before any work is done."""
-        check_options(n_clusters=self.n_clusters, method=self.method, init=self.init,
-                      seed=self.seed, workers=self.workers, min_n_weights=self.min_n_weights)
-        groups.check_group_size(self.group_size, self.global_clusters)
-        budget.check_options(self.bits_per_weight, self.min_sqnr, self.global_clusters)
-        if self.group_size is not None and self.per_tensor_k:
-            raise ClusteringError("group_size cannot be combined with bits_per_weight or "
-                                  "min_sqnr: budgets are chosen per tensor, not per group")
-        patterns = tuple(p.strip() for p in self.whitelisted if p and p.strip())
-        shown = tuple(p.strip() for p in self.figure_tensors if p and p.strip())
-        return replace(self, whitelisted=patterns, figure_tensors=shown)
-
-
-@dataclass
-class _Job:
-    ref: ConstRef
-    info: codec.TensorInfo
-    row: TensorReport
-    content: memoryview | None = None  # tensor_content kept outside the message (lifted)
-    new: np.ndarray | None = None  # the new values, once clustered
-    unit: budget.Unit | None = None  # error curve and mean square, with a per-tensor k
-    k: int | None = None  # this tensor's k, with a per-tensor k
 
 
 Change = Tuple[ConstRef, np.ndarray]
@@ -114,7 +62,7 @@ def _skip_reason(ref: ConstRef, info: codec.TensorInfo, options: Options) -> str
 
 
 def _select(graph_def: GraphDef, options: Options,
-            lifted: Mapping[bytes, memoryview]) -> tuple[list[_Job], list[TensorReport]]:
+            lifted: Mapping[bytes, memoryview]) -> tuple[list[Job], list[TensorReport]]:
     jobs, rows = [], []
     parts = palette.palette_parts(graph_def)
     for ref in iter_consts(graph_def):
@@ -130,190 +78,13 @@ def _select(graph_def: GraphDef, options: Options,
         reason = "part of a palette (already palettized)" if ref.name in parts else \
             _skip_reason(ref, info, options)
         if reason is None:
-            jobs.append(_Job(ref, info, row, content))
+            jobs.append(Job(ref, info, row, content))
         else:
             row.skipped = reason
     return jobs, rows
 
 
-def _decode(job: _Job) -> np.ndarray:
-    """The tensor's values, flat (a read-only view of tensor_content where possible)."""
-    try:
-        return codec.to_array(job.ref.tensor, job.content).reshape(-1)
-    except DecodeError as exc:
-        raise job.ref.locate(exc) from None
-
-
-def _finish(job: _Job, values: np.ndarray, labels: np.ndarray, book: np.ndarray) -> None:
-    """Compute one tensor's new values (kept on the job, not yet written) and its report row:
-    each finite value becomes the nearest codebook entry its dtype holds, NaN and ±Inf stay."""
-    fitted = fit_labels(labels.reshape(-1), book, job.info.dtype)
-    if fitted is None:
-        job.row.skipped = f"no entry of the global codebook fits {job.info.dtype_name}"
-        return
-    new, errors = substitute(values, fitted, book)
-    row = job.row
-    row.mse, row.max_abs_error, row.sqnr_db = errors.mse, errors.max_abs_error, errors.sqnr_db
-    row.distinct_after = errors.distinct
-    job.new = new
-
-
-def _refusal(exc: ClusteringError) -> str:
-    # Options are validated up front: the engine refuses the values (magnitudes whose sums of
-    # squares could overflow). The tensor stays as stored; the rest of the graph is compressed.
-    return f"not clusterable: {exc}"
-
-
-def _cluster_one(job: _Job, values: np.ndarray, options: Options):
-    """Cluster one tensor and compute its new values (runs on a worker thread); None when the
-    engine refuses its values (the reason is on the job's row). Below an SQNR floor (the curve
-    is close, not exact) k is raised one at a time up to the cap."""
-    k = job.k or options.n_clusters
-    try:
-        if groups.group_count(job.info.shape, options.group_size):  # one codebook per group
-            grouped = groups.cluster_groups(
-                values, job.info.shape, k, int(options.group_size or 0),
-                rounding=lambda book: round_codebook(book, [job.info.dtype]),
-                method=options.method, init=options.init, seed=options.seed)
-            job.new = grouped.fill(job.row)
-            return grouped
-        while True:
-            result = cluster(values, k, method=options.method, init=options.init,
-                             seed=options.seed)
-            # At a per-tensor k the palette form needs even unchanged tensors, to hold their width.
-            if result.method != "exact" or (job.k is not None and options.palettize):
-                _finish(job, values, result.labels,
-                        round_codebook(result.centroids, [job.info.dtype]))
-            if not budget.short_of(job.row.sqnr_db, options.min_sqnr) or \
-                    result.method == "exact" or k >= options.n_clusters:
-                break
-            k += 1
-    except ClusteringError as exc:
-        job.row.skipped = _refusal(exc)
-        return None
-    if job.k is not None:
-        job.k = job.row.k = max(1, result.centroids.size)
-        job.row.bits = budget.bits_per_index(job.k, options.palettize)
-    return result
-
-
-_BINNING_BYTES = 64 << 20  # the float32 path's fixed working set: 2**20 bins, bitmaps, tables
-
-
-def _working_bytes(job: _Job) -> int:
-    """Rough peak memory of clustering one tensor: its decoded copy, new values and labels,
-    plus the engine's sorted copy (or, for large float32 tensors, its fixed-size bins)."""
-    n, size = job.info.n_elements, dtypes.lookup(job.info.dtype).array.itemsize
-    engine = _BINNING_BYTES if size == 4 and n >= (1 << 18) else n * size
-    return n * (2 * size + 1) + engine
-
-
-def _run_local(jobs: list[_Job], options: Options, progress: Callable[[TensorReport], None]) -> None:
-    """Cluster tensors largest first, several at once only where memory allows.
-
-    Clustered tensors keep their new values until the file is written, so memory peaks at the
-    largest value over time of (new values kept so far + working sets in flight). A tensor
-    starts beside others only if that sum stays within the peak of running them one by one:
-    a second core is used without raising the peak memory.
-    """
-    workers = options.workers or min(2, os.cpu_count() or 1)
-    pending = sorted(jobs, key=lambda job: -job.info.n_elements)
-    kept, serial_peak = 0, 0
-    for job in pending:
-        serial_peak = max(serial_peak, kept + _working_bytes(job))
-        kept += job.info.n_elements * dtypes.lookup(job.info.dtype).array.itemsize
-    kept = 0
-    running: dict[Future, _Job] = {}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        while pending or running:
-            in_flight = sum(_working_bytes(job) for job in running.values())
-            while pending and len(running) < workers and (
-                    not running or kept + in_flight + _working_bytes(pending[0]) <= serial_peak):
-                job = pending.pop(0)
-                values = _decode(job)
-                running[pool.submit(_cluster_one, job, values, options)] = job
-                in_flight += _working_bytes(job)
-                del values
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in done:
-                job = running.pop(future)
-                result = future.result()
-                if result is None:
-                    progress(job.row)
-                    continue
-                job.row.distinct_before = result.n_distinct
-                job.row.method, job.row.iterations = result.method, result.iterations
-                if job.new is None:
-                    job.row.skipped = job.row.skipped or (
-                        f"≤ {job.k or options.n_clusters} distinct values"
-                        f"{' per group' if job.row.groups else ''}")
-                else:
-                    kept += job.new.nbytes
-                progress(job.row)
-
-
-def _extremes_refused(values: np.ndarray) -> str | None:
-    """Why the engine would refuse a tensor's values, found by offering it just their extremes."""
-    finite = values[np.isfinite(values)]
-    try:
-        if finite.size:
-            cluster(np.array([finite.min(), finite.max()], dtype=np.float64), 1)
-    except ClusteringError as exc:
-        return _refusal(exc)
-    return None
-
-
-def _run_global(jobs: list[_Job], options: Options, progress: Callable[[TensorReport], None]) -> None:
-    """One codebook over all selected tensors, each tensor rounded back to its own dtype."""
-    decoded, kept = [], []
-    for job in jobs:
-        values = _decode(job)
-        job.row.skipped = _extremes_refused(values)
-        if job.row.skipped is None:
-            decoded.append(values)
-            kept.append(job)
-        else:
-            progress(job.row)
-    jobs = kept
-    if not jobs:
-        return
-    # float16/bfloat16/float32 values are all exact in float32; float64 needs float64.
-    wide = any(values.dtype == np.float64 for values in decoded)
-    with np.errstate(invalid="ignore"):  # widening a signalling NaN raises the flag
-        pooled = np.concatenate([v.astype(np.float64 if wide else np.float32, copy=False)
-                                 for v in decoded])
-    result = cluster(pooled, options.n_clusters, method=options.method, init=options.init,
-                     seed=options.seed)
-    del pooled
-    book = None
-    if result.method != "exact":
-        book = round_codebook(result.centroids, [job.info.dtype for job in jobs])
-    start = 0
-    for job, values in zip(jobs, decoded, strict=True):
-        labels = result.labels[start:start + values.size]
-        start += values.size
-        job.row.method, job.row.iterations = result.method, result.iterations
-        job.row.distinct_before = int(np.unique(values[np.isfinite(values)]).size)
-        if book is None:
-            job.row.skipped = f"≤ {options.n_clusters} distinct values (globally)"
-        else:
-            _finish(job, values, labels, book)
-        progress(job.row)
-
-
 Progress = Callable[[Optional[TensorReport], int, int], None]
-
-
-def _choose_ks(jobs: list[_Job], options: Options) -> dict:
-    """Give each job its k from its all-k error curve (minigraph.curves, minigraph.budget)."""
-    units = curves.measure_all([partial(_decode, job) for job in jobs],
-                               [dtypes.lookup(job.info.dtype).itemsize for job in jobs],
-                               options.n_clusters, options.workers or min(2, os.cpu_count() or 1))
-    ks, chosen = budget.choose(units, bits_per_weight=options.bits_per_weight,
-                               min_sqnr=options.min_sqnr, palette=options.palettize)
-    for job, unit, k in zip(jobs, units, ks, strict=True):
-        job.unit, job.k = unit, k
-    return chosen
 
 
 def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
@@ -342,8 +113,8 @@ def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
         if progress is not None:
             progress(row, done, total)
 
-    chosen = _choose_ks(jobs, options) if options.per_tensor_k else None
-    run = _run_global if options.global_clusters else _run_local
+    chosen = choose_ks(jobs, options) if options.per_tensor_k else None
+    run = run_global if options.global_clusters else run_local
     run(jobs, options, tick)
     for job in jobs:
         if job.new is not None:  # written back as tensor_content
