@@ -51,17 +51,28 @@ def _inspect_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_inspect(args: argparse.Namespace) -> int:
-    results, failed = [], 0
-    for path in args.files:
+def _each_file(paths: Sequence[str], work: Callable[[str], dict[str, Any]]
+               ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Run ``work`` on every path: a failure is one error line, and the other files go on."""
+    results, failed = [], []
+    for path in paths:
         try:
-            results.append(inspect_file(path))
+            results.append(work(path))
         except MinigraphError as exc:
             _error(str(exc))
-            failed += 1
+            failed.append({"file": path, "error": str(exc)})
+    return results, failed
+
+
+def _print_json(results: list[dict[str, Any]], failed: object) -> None:
+    print(json.dumps({"format_version": FORMAT_VERSION, "files": results, "failed": failed},
+                     indent=2))
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    results, failed = _each_file(args.files, inspect_file)
     if args.json:
-        print(json.dumps({"format_version": FORMAT_VERSION, "files": results,
-                          "failed": failed}, indent=2))
+        _print_json(results, len(failed))  # inspect's JSON counts the failures
     elif results:
         print("\n\n".join(render_inspect_savedmodel(result) if "variables" in result
                            else render_inspect(result) for result in results))
@@ -91,16 +102,10 @@ def _run_expand(args: argparse.Namespace) -> int:
     if args.output and len(args.files) > 1:
         _error("-o/--output takes one input file; got " + str(len(args.files)))
         return EXIT_USAGE
-    results, failed = [], []
-    for path in args.files:
-        try:
-            results.append(expand_file(path, args.output, force=args.force, verify=args.verify))
-        except MinigraphError as exc:
-            _error(str(exc))
-            failed.append({"file": path, "error": str(exc)})
+    results, failed = _each_file(args.files, lambda path: expand_file(
+        path, args.output, force=args.force, verify=args.verify))
     if args.json:
-        print(json.dumps({"format_version": FORMAT_VERSION, "files": results, "failed": failed},
-                         indent=2))
+        _print_json(results, failed)
     elif results:
         print("\n".join(render_expand(result) for result in results))
     return EXIT_FAILED if failed else EXIT_OK
@@ -273,20 +278,16 @@ def _run_compress(args: argparse.Namespace) -> int:
         except MinigraphError as exc:
             _error(str(exc))
             return EXIT_FAILED
-    results, failed = [], []
-    for path in args.files:
-        try:
-            results.append(compress_file(path, args.output, options=options, force=args.force,
-                                         verify=args.verify, gzip=args.gzip,
-                                         progress=_progress_bar(args)))
-            if args.plot:
-                results[-1]["figure"] = str(draw_figure(results[-1], args.plot))
-        except MinigraphError as exc:
-            _error(str(exc))
-            failed.append({"file": path, "error": str(exc)})
+    def work(path: str) -> dict[str, Any]:
+        result = compress_file(path, args.output, options=options, force=args.force,
+                               verify=args.verify, gzip=args.gzip, progress=_progress_bar(args))
+        if args.plot:
+            result["figure"] = str(draw_figure(result, args.plot))
+        return result
+
+    results, failed = _each_file(args.files, work)
     if args.json:
-        print(json.dumps({"format_version": FORMAT_VERSION, "files": results, "failed": failed},
-                         indent=2))
+        _print_json(results, failed)
     else:
         text = "\n\n".join(render_compress(result) for result in results)
         if failed and len(args.files) > 1:

@@ -193,14 +193,9 @@ def cluster(
         or a finite value exceeds 1e140 in magnitude (sums of squares could overflow).
     """
     check_options(n_clusters=n_clusters, method=method, init=init, seed=seed)
-    array = np.asarray(values)
-    if array.dtype.type not in _FLOAT_KINDS:
-        raise ClusteringError(f"values must be float16, float32 or float64, got {array.dtype}")
+    array, flat = _float_values(values)
     from ._route import run  # numba and the kernels load here, not at import
 
-    flat = array.reshape(-1)
-    if not flat.dtype.isnative:
-        flat = flat.astype(flat.dtype.newbyteorder("="))
     done = run(flat, int(n_clusters), method, init, seed)
     fit = done.fit
     mse = fit.sse / done.total if done.total > 0 else 0.0
@@ -239,14 +234,9 @@ def error_curve(values: npt.ArrayLike, k_max: int = 256) -> npt.NDArray[np.float
         As `cluster` does, for a bad `k_max` or values.
     """
     _check_integer("k_max", k_max, 1)
-    array = np.asarray(values)
-    if array.dtype.type not in _FLOAT_KINDS:
-        raise ClusteringError(f"values must be float16, float32 or float64, got {array.dtype}")
+    _, flat = _float_values(values)
     from ._curve import sse_curve  # numba and the kernels load here, not at import
 
-    flat = array.reshape(-1)
-    if not flat.dtype.isnative:
-        flat = flat.astype(flat.dtype.newbyteorder("="))
     sse, total = sse_curve(flat, int(k_max))
     return sse / total if total > 0 else sse
 
@@ -269,3 +259,14 @@ def substitute(values: np.ndarray, labels: np.ndarray,
     from ._codebook import substitute as apply  # numba loads here, not at import
 
     return apply(values, labels, codebook)
+
+
+def _float_values(values: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """(the array, its flat native-byte-order view or copy); float16/32/64 only."""
+    array = np.asarray(values)
+    if array.dtype.type not in _FLOAT_KINDS:
+        raise ClusteringError(f"values must be float16, float32 or float64, got {array.dtype}")
+    flat = array.reshape(-1)
+    if not flat.dtype.isnative:
+        flat = flat.astype(flat.dtype.newbyteorder("="))
+    return array, flat
