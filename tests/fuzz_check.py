@@ -100,7 +100,10 @@ def output_problems(data: bytes, out_path: Path, k: int, global_clusters: bool,
         return ["nodes differ"]
     problems, pooled = [], set()
     for old, new in zip(iter_consts(before), iter_consts(after), strict=False):
-        if old.tensor == new.tensor:
+        # Bytes, not message equality: protobuf 4.21 compares float fields by value, and a NaN
+        # in a typed list is unequal to itself, so an untouched tensor would look changed.
+        if old.tensor.SerializeToString(deterministic=True) == \
+                new.tensor.SerializeToString(deterministic=True):
             continue
         old_values, new_values = to_array(old.tensor), to_array(new.tensor)
         problems += _tensor_problems(old.name, old_values, new_values, k, global_clusters)

@@ -89,10 +89,11 @@ def test_names_from_the_file_are_escaped_so_a_message_stays_one_line(text):
 
 
 def test_const_ref_place_escapes_node_and_function_names():
-    graph_def = _graph(r"""
-        library { function { signature { name: 'f\u2028g' }
-          node_def { name: 'k\tl' op: 'Const'
-                     attr { key: 'value' value { tensor { dtype: DT_FLOAT } } } }
-        } }""")
+    # Built in Python: protobuf's text format reads \u escapes only from version 4.22 on.
+    graph_def = GraphDef()
+    function = graph_def.library.function.add()
+    function.signature.name = "f\u2028g"
+    node = function.node_def.add(name="k\tl", op="Const")
+    node.attr["value"].tensor.dtype = 1  # DT_FLOAT
     (ref,) = iter_consts(graph_def)
     assert ref.place == r"node 'k\tl' in library function 'f\u2028g'"
