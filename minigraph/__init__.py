@@ -5,7 +5,7 @@ from .codec import describe, from_array, to_array
 from .compress import Options, compress, converge_weights
 from .engine import Clustering, cluster
 from .errors import ClusteringError, DecodeError, GraphError, MinigraphError
-from .files import compress_file, inspect_file
+from .files import compress_file, expand_file, inspect_file
 from .palette import PaletteInfo, expand, find_palettes, palettize
 from .pbfile import read_graph, write_graph
 from .report import Report, TensorReport
@@ -17,6 +17,6 @@ __all__ = [
     "read_graph", "write_graph",
     "cluster", "Clustering",
     "compress", "converge_weights", "Options", "Report", "TensorReport",
-    "compress_file", "inspect_file",
+    "compress_file", "inspect_file", "expand_file",
     "palettize", "expand", "find_palettes", "PaletteInfo",
 ]

@@ -177,6 +177,7 @@ def compress(graph_def: GraphDef, *, n_clusters: int = 256, global_clusters: boo
              whitelisted: Sequence[str] = (), min_n_weights: int = 256, method: str = "auto",
              init: str = "auto", seed: int = 0, workers: int | None = None,
              palettize: bool = False, group_size: int | None = None,
+             bits_per_weight: float | None = None, min_sqnr: float | None = None,
              progress: Progress | None = None) -> tuple[GraphDef, Report]:
     """Replace each eligible float Const's values by their cluster centroids.
 
@@ -208,6 +209,12 @@ def compress(graph_def: GraphDef, *, n_clusters: int = 256, global_clusters: boo
     group_size : int, optional
         One codebook per group of this many channels of the last axis (output channels), not
         per tensor (:mod:`minigraph.groups`); not with ``global_clusters``.
+    bits_per_weight : float, optional
+        Give each tensor its own k (at most ``n_clusters``) so that the clustered weights take
+        at most this many bits each on average, with the least total relative error
+        (:mod:`minigraph.budget`).
+    min_sqnr : float, optional
+        Give each tensor the smallest k (at most ``n_clusters``) whose SQNR reaches this many dB.
     progress : callable, optional
         Called as ``progress(row, weights_done, weights_total)``: once with ``row=None`` before
         any work, then as each tensor completes.
@@ -226,8 +233,11 @@ def compress(graph_def: GraphDef, *, n_clusters: int = 256, global_clusters: boo
     """
     out = GraphDef()
     out.CopyFrom(graph_def)
-    options = Options(n_clusters, global_clusters, tuple(whitelisted), min_n_weights, method,
-                      init, seed, workers, palettize, group_size)
+    options = Options(n_clusters=n_clusters, global_clusters=global_clusters,
+                      whitelisted=tuple(whitelisted), min_n_weights=min_n_weights, method=method,
+                      init=init, seed=seed, workers=workers, palettize=palettize,
+                      group_size=group_size, bits_per_weight=bits_per_weight,
+                      min_sqnr=min_sqnr)
     return out, compress_in_place(out, options, progress=progress)
 
 

@@ -337,3 +337,13 @@ def test_signalling_nans_pooled_into_a_float64_codebook_raise_no_warning():
     out, _ = compress(graph_def, n_clusters=4, global_clusters=True)
     new = to_array(_consts(out)["f"].tensor)
     assert new.view(np.uint32)[7] == 0x7F800001
+
+
+def test_compress_takes_a_bit_budget_by_keyword():
+    # The values form counts ceil(log2 k) bits per weight: at most 2 on average.
+    _, report = compress(read_graph(FIXTURES / "mlp_digits.pb"), bits_per_weight=2.0)
+    clustered = report.clustered
+    assert clustered and all(row.k is not None and row.distinct_after <= row.k
+                             for row in clustered)
+    weights = sum(row.elements for row in clustered)
+    assert sum(row.elements * row.bits for row in clustered) <= 2.0 * weights
