@@ -41,17 +41,22 @@ class Unit:
     curve: np.ndarray
     mean_square: float
     palettes: int = 1
+    group_size: int | None = None  # channels per palette when measured group by group
+    extra_bits: int = 0  # what else this way of storing the tensor writes (palette form only)
 
 
 @dataclass(frozen=True)
 class Allocation:
-    """The chosen k per unit, their total cost in bits, the objective and the solver used."""
+    """The chosen k per unit, their total cost in bits, the objective and the solver used;
+    where a tensor was offered as alternative units (one palette, or one per group of
+    channels), ``variants`` holds which one was chosen (0 for a single unit)."""
 
     ks: tuple[int, ...]
     bits: int
     objective: float
     solver: str  # "exact" or "greedy"
     objective_name: str = DEFAULT_OBJECTIVE
+    variants: tuple[int, ...] = ()
 
 
 def index_bits(k: int, n: int, palette: bool) -> int:
@@ -120,14 +125,16 @@ def cost_bits(unit: Unit, k: int, palette: bool) -> int:
     k : int
     palette : bool
         Count the palette form: indices (see `index_bits`) plus the unit's palettes of k
-        entries; else the values form's index bits alone.
+        entries and its ``extra_bits``; else the values form's index bits alone.
 
     Returns
     -------
     int
     """
-    entries = unit.palettes * int(k) if palette else 0
-    return index_bits(k, unit.n, palette) + 8 * unit.itemsize * entries
+    if not palette:
+        return index_bits(k, unit.n, palette)
+    return index_bits(k, unit.n, palette) + 8 * unit.itemsize * unit.palettes * int(k) \
+        + unit.extra_bits
 
 
 def sqnr_db(mse: float, mean_square: float) -> float:
@@ -166,29 +173,40 @@ def smallest_k_for_sqnr(unit: Unit, db: float) -> int:
     return int(ok[0]) + 1 if ok.size else int(unit.curve.size)
 
 
-def _candidates(unit: Unit, palette: bool, objective: str
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ks, costs, distortions) of the unit's Pareto-efficient k, by ascending cost."""
-    ks = np.arange(1, unit.curve.size + 1)
-    costs = np.array([cost_bits(unit, int(k), palette) for k in ks], np.int64)
-    scale = (unit.n if objective == "weighted" else 1.0) / unit.mean_square \
-        if unit.mean_square > 0 else 0.0
-    values = unit.curve * scale
-    order = np.lexsort((ks, costs))
-    ks, costs, values = ks[order], costs[order], values[order]
+def _candidates(alternatives: Sequence[Unit], palette: bool, objective: str
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(ks, costs, distortions, variants) of a tensor's Pareto-efficient choices of k and of
+    alternative unit, by ascending cost (at equal cost and distortion: the earlier
+    alternative, then the smaller k)."""
+    parts = []
+    for number, unit in enumerate(alternatives):
+        ks = np.arange(1, unit.curve.size + 1)
+        costs = np.array([cost_bits(unit, int(k), palette) for k in ks], np.int64)
+        scale = (unit.n if objective == "weighted" else 1.0) / unit.mean_square \
+            if unit.mean_square > 0 else 0.0
+        parts.append((ks, costs, unit.curve * scale, np.full(ks.size, number)))
+    ks, costs, values, variants = (np.concatenate(column) for column in zip(*parts, strict=True))
+    order = np.lexsort((ks, variants, values, costs))
+    ks, costs, values, variants = ks[order], costs[order], values[order], variants[order]
     best_before = np.concatenate(([np.inf], np.minimum.accumulate(values)[:-1]))
     keep = values < best_before  # strictly better than everything cheaper (or as cheap)
-    return ks[keep], costs[keep], values[keep]
+    return ks[keep], costs[keep], values[keep], variants[keep]
 
 
-def allocate(units: Sequence[Unit], bits_per_weight: float, *, palette: bool,
+def _alternatives(entry: Unit | Sequence[Unit]) -> Sequence[Unit]:
+    return (entry,) if isinstance(entry, Unit) else entry
+
+
+def allocate(units: Sequence[Unit | Sequence[Unit]], bits_per_weight: float, *, palette: bool,
              objective: str | None = None) -> Allocation:
     """Choose k per unit minimising the objective with total cost <= bits_per_weight * weights.
 
     Parameters
     ----------
-    units : sequence of Unit
-        Each with its MSE curve for k = 1..K (K the largest k allowed).
+    units : sequence of Unit, or of sequences of Unit
+        Each with its MSE curve for k = 1..K (K the largest k allowed). A sequence stands
+        for one tensor measured in alternative ways (one palette, or one per group of
+        channels: the same weights): one of them is chosen, with its k.
     bits_per_weight : float
         Budget per weight on average over all units (indices plus, in the palette form,
         the palettes: see `cost_bits`).
@@ -213,11 +231,14 @@ def allocate(units: Sequence[Unit], bits_per_weight: float, *, palette: bool,
     if objective not in OBJECTIVES:
         raise ClusteringError(f"objective must be one of {', '.join(OBJECTIVES)}; "
                               f"got {objective!r}")
-    budget = math.floor(bits_per_weight * sum(unit.n for unit in units))
-    cands = [_candidates(unit, palette, objective) for unit in units]
+    tensors = [_alternatives(entry) for entry in units]
+    weights = sum(alternatives[0].n for alternatives in tensors)
+    budget = math.floor(bits_per_weight * weights)
+    full = [_candidates(alternatives, palette, objective) for alternatives in tensors]
+    cands = [c[:3] for c in full]
     least = sum(int(c[1][0]) for c in cands)
     if least > budget:
-        weights = max(sum(unit.n for unit in units), 1)
+        weights = max(weights, 1)
         raise ClusteringError(
             f"a budget of {bits_per_weight:g} bits per weight is below the least the "
             f"{len(units)} tensors to cluster can take ({least / weights:.3g} bits per weight, "
@@ -229,7 +250,8 @@ def allocate(units: Sequence[Unit], bits_per_weight: float, *, palette: bool,
     ks = tuple(int(c[0][j]) for c, j in zip(cands, picks, strict=True))
     bits = sum(int(c[1][j]) for c, j in zip(cands, picks, strict=True))
     value = sum(float(c[2][j]) for c, j in zip(cands, picks, strict=True))
-    return Allocation(ks, bits, value, solver, objective)
+    variants = tuple(int(c[3][j]) for c, j in zip(full, picks, strict=True))
+    return Allocation(ks, bits, value, solver, objective, variants)
 
 
 def check_options(bits_per_weight: object, min_sqnr: object, global_clusters: bool) -> None:
@@ -284,36 +306,59 @@ def achieved(units: Sequence[Unit], ks: Sequence[int], palette: bool) -> dict:
     return {"weights": weights, "average_bits_per_weight": spent / weights if weights else 0.0}
 
 
-def choose(units: Sequence[Unit], *, bits_per_weight: float | None, min_sqnr: float | None,
-           palette: bool) -> tuple[list[int], dict]:
+def _floor_choice(alternatives: Sequence[Unit], db: float, palette: bool) -> tuple[int, int]:
+    """(alternative, k) for an SQNR floor: the cheapest alternative reaching it at its smallest
+    such k; if none does, the one with the least relative error at its largest k."""
+    picks = [(alternative, smallest_k_for_sqnr(unit, db))
+             for alternative, unit in enumerate(alternatives)]
+
+    def reached(pick: tuple[int, int]) -> bool:
+        unit, k = alternatives[pick[0]], pick[1]
+        return unit.mean_square <= 0 or unit.curve[k - 1] <= unit.mean_square * 10.0 ** (-db / 10)
+
+    ok = [pick for pick in picks if reached(pick)]
+    if ok:
+        return min(ok, key=lambda pick: (cost_bits(alternatives[pick[0]], pick[1], palette),
+                                         pick[0]))
+    return min(picks, key=lambda pick: (alternatives[pick[0]].curve[pick[1] - 1]
+                                        / alternatives[pick[0]].mean_square, pick[0]))
+
+
+def choose(units: Sequence[Unit | Sequence[Unit]], *, bits_per_weight: float | None,
+           min_sqnr: float | None, palette: bool) -> tuple[list[int], list[int], dict]:
     """k per unit for a budget or for an SQNR floor.
 
     Parameters
     ----------
-    units : sequence of Unit
+    units : sequence of Unit, or of sequences of Unit
+        A sequence offers alternative units for one tensor (see `allocate`).
     bits_per_weight : float or None
         The budget (see `allocate`), if `min_sqnr` is None.
     min_sqnr : float or None
-        The floor in dB (see `smallest_k_for_sqnr`).
+        The floor in dB (see `smallest_k_for_sqnr`); with alternatives, the cheapest
+        reaching it.
     palette : bool
         Count the palette form's costs.
 
     Returns
     -------
-    (list of int, dict)
-        k per unit, and for the report: the target, ``objective`` and ``solver`` (budget)
-        and ``palette_form``.
+    (list of int, list of int, dict)
+        k per tensor, the alternative chosen per tensor (0 for a single unit), and for the
+        report: the target, ``objective`` and ``solver`` (budget) and ``palette_form``.
 
     Raises
     ------
     ClusteringError
         Without a target, or for a budget below every unit at k = 1 (see `allocate`).
     """
+    tensors = [_alternatives(entry) for entry in units]
     if min_sqnr is not None:
-        return [smallest_k_for_sqnr(unit, min_sqnr) for unit in units], \
+        picks = [_floor_choice(alternatives, min_sqnr, palette) for alternatives in tensors]
+        return [k for _, k in picks], [alternative for alternative, _ in picks], \
             {"min_sqnr": min_sqnr, "palette_form": palette}
     if bits_per_weight is None:
         raise ClusteringError("choose needs bits_per_weight or min_sqnr; got neither")
-    found = allocate(units, bits_per_weight, palette=palette)
-    return list(found.ks), {"bits_per_weight": bits_per_weight, "objective": found.objective_name,
-                            "solver": found.solver, "palette_form": palette}
+    found = allocate(tensors, bits_per_weight, palette=palette)
+    return list(found.ks), list(found.variants), {
+        "bits_per_weight": bits_per_weight, "objective": found.objective_name,
+        "solver": found.solver, "palette_form": palette}

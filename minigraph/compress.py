@@ -6,11 +6,11 @@ from __future__ import annotations
 import fnmatch
 import logging
 import time
-from typing import Callable, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import budget, codec, dtypes, palette
+from . import budget, codec, dtypes, packing, palette
 from .errors import DecodeError
 from .graph import ConstRef, iter_consts
 from .options import Options
@@ -20,7 +20,7 @@ from .schedule import Job, choose_ks, run_global, run_local
 from .schema import GraphDef
 
 __all__ = ["Options", "compress", "compress_in_place", "plan_compression", "palettize_changes",
-           "converge_weights"]
+           "as_changes", "converge_weights"]
 
 _log = logging.getLogger("minigraph")
 # The memory rule: a tensor is expanded only if it decodes to at most 16 MiB or 16 times the
@@ -31,7 +31,15 @@ EXPAND_FLOOR_BYTES = 16 << 20
 EXPAND_RATIO = 16
 
 
+# A Const and its new values; as planned, with coded=True, they may be kept as their palette
+# and labels instead (Planned), which only palettize_changes takes as they are.
 Change = Tuple[ConstRef, np.ndarray]
+Planned = Tuple[ConstRef, Union[np.ndarray, packing.Coded]]
+
+
+def as_changes(planned: Sequence[Planned]) -> list[Change]:
+    """Planned changes with every tensor's values as an array."""
+    return [(ref, packing.as_values(values)) for ref, values in planned]
 
 
 def _is_whitelisted(ref: ConstRef, patterns: Sequence[str]) -> bool:
@@ -89,8 +97,8 @@ Progress = Callable[[Optional[TensorReport], int, int], None]
 
 def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
                      progress: Progress | None = None,
-                     lifted: Mapping[bytes, memoryview] | None = None
-                     ) -> tuple[Report, list[Change]]:
+                     lifted: Mapping[bytes, memoryview] | None = None,
+                     coded: bool = False) -> tuple[Report, list[Planned]]:
     """Cluster the eligible Consts without writing anything back.
 
     Returns the report and, per clustered tensor, its Const and new values (flat, in the
@@ -120,7 +128,7 @@ def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
         if job.new is not None:  # written back as tensor_content
             job.row.bytes_after = job.info.n_elements * dtypes.lookup(job.info.dtype).itemsize
     if options.figure_data:
-        add_figure_data(graph_def, rows, {job.ref.name: job.new for job in jobs
+        add_figure_data(graph_def, rows, {job.ref.name: packing.as_values(job.new) for job in jobs
                                           if job.new is not None}, options, lifted)
     rows.sort(key=lambda row: row.name)
     report = Report(tensors=rows, n_clusters=options.n_clusters,
@@ -133,10 +141,11 @@ def plan_compression(graph_def: GraphDef, options: Options | None = None, *,
         units = [job.unit for job in jobs if job.unit is not None]
         ks = [job.k or 1 for job in jobs if job.unit is not None]
         report.budget = {**chosen, **budget.achieved(units, ks, options.palettize)}
-    return report, [(job.ref, job.new) for job in jobs if job.new is not None]
+    return report, [(job.ref, job.new if coded else packing.as_values(job.new))
+                    for job in jobs if job.new is not None]
 
 
-def palettize_changes(graph_def: GraphDef, report: Report, changes: Sequence[Change], *,
+def palettize_changes(graph_def: GraphDef, report: Report, changes: Sequence[Planned], *,
                       prefix: str = "") -> list[Change]:
     """Put the planned changes into the palette form, in place; return those left as values.
 
@@ -148,8 +157,9 @@ def palettize_changes(graph_def: GraphDef, report: Report, changes: Sequence[Cha
     """
     rows = {row.name: row for row in report.tensors}
     given = {ref.name: values for ref, values in changes}
+    sizes = {name: rows[prefix + name].group_size for name in given}  # chosen per tensor
     infos = palette.palettize(graph_def, list(given), shared=report.global_clusters,
-                              values=given, group_size=report.group_size)
+                              values=given, group_size=sizes)
     left = set()
     for info in infos:
         row = rows[prefix + info.name]
@@ -158,16 +168,17 @@ def palettize_changes(graph_def: GraphDef, report: Report, changes: Sequence[Cha
         else:
             row.palette_skipped = info.reason
             left.add(info.name)
-    return [(ref, values) for ref, values in changes if ref.name in left]
+    return [(ref, packing.as_values(values)) for ref, values in changes if ref.name in left]
 
 
 def compress_in_place(graph_def: GraphDef, options: Options | None = None, *,
                       progress: Progress | None = None) -> Report:
     """Cluster the float Consts of ``graph_def`` in place (see :func:`compress`)."""
     options = (options or Options()).validate()
-    report, changes = plan_compression(graph_def, options, progress=progress)
-    if options.palettize:
-        changes = palettize_changes(graph_def, report, changes)
+    report, planned = plan_compression(graph_def, options, progress=progress,
+                                       coded=options.palettize)
+    changes = (palettize_changes(graph_def, report, planned) if options.palettize
+               else as_changes(planned))
     for ref, values in changes:
         codec.set_values(ref.tensor, values)
     return report

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import codec, pbfile
-from .compress import Change, Options, Progress, palettize_changes, plan_compression
+from .compress import (Change, Options, Progress, as_changes, palettize_changes,
+                       plan_compression)
 from .errors import GraphError, MinigraphError
 from .palette import expand
 from .report import inspect_dict
@@ -229,14 +230,17 @@ def _compress_file(path: str, out: Path, options: Options, force: bool, verify: 
     text_out = pbfile.is_text_path(out)
     graph_def, lifted = _read_for_compression(path, data, text_out)
     gzip_before = _in_background(_gzip_size, data) if gzip else None
-    report, changes = plan_compression(graph_def, options, progress=progress, lifted=lifted)
+    report, planned = plan_compression(graph_def, options, progress=progress, lifted=lifted,
+                                       coded=options.palettize)
     if options.palettize:
-        markers = {ref.name: ref.tensor.tensor_content for ref, _ in changes}
-        left = palettize_changes(graph_def, report, changes)
-        kept = {markers[ref.name] for ref, _ in left}
+        markers = {ref.name: ref.tensor.tensor_content for ref, _ in planned}
+        changes = palettize_changes(graph_def, report, planned)
+        kept = {markers[ref.name] for ref, _ in changes}
         for marker in set(markers.values()) - kept:  # palettized: their payloads are not written
             lifted.pop(marker, None)
-        changes = left
+    else:
+        changes = as_changes(planned)  # arrays already
+    del planned
     chunks, expected = serialize_compressed(graph_def, changes, text=text_out, lifted=lifted)
     del changes, lifted
     held = [graph_def, data]

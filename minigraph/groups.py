@@ -10,15 +10,18 @@ of top-1 accuracy with one palette per tensor and about 4 with one per group of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from contextlib import nullcontext
+from typing import Callable, ContextManager, Sequence
 
 import numpy as np
 
-from .engine import cluster, substitute
+from .engine import cluster, kernels_preferred, substitute
 from .errors import ClusteringError
 from .report import TensorReport
 
-__all__ = ["GroupedClustering", "check_group_size", "group_count", "cluster_groups"]
+__all__ = ["GroupedClustering", "check_group_size", "group_count", "cluster_groups", "LARGE"]
+
+LARGE = 1 << 15  # values beyond which the engine runs its numba kernels, not their twins
 
 
 @dataclass
@@ -107,22 +110,38 @@ def cluster_groups(values: np.ndarray, shape: Sequence[int], k: int, group_size:
     grid = values.reshape(-1, channels)
     new = np.array(grid)  # a writable copy in the tensor's dtype
     tally = _Tally()
-    for start in range(0, channels, group_size):
-        part = np.ascontiguousarray(grid[:, start:start + group_size]).reshape(-1)
-        result = cluster(part, k, method=method, init=init, seed=seed)
-        done = part
-        if result.method != "exact":
-            done, _ = substitute(part, result.labels.reshape(-1), rounding(result.centroids))
-            new[:, start:start + group_size] = done.reshape(grid.shape[0], -1)
-        tally.add(part, done, result.method, result.iterations)
+    with _fast_for_many(values.size):
+        for start in range(0, channels, group_size):
+            _cluster_group(grid, new, tally, start, group_size, k, rounding, method, init, seed)
     ran = sorted(tally.methods - {"exact"})  # sorted: the report is the same on every run
+    # Distinct values of the whole tensor: one sort, not one per group and one of their union.
     out = GroupedClustering(ran[0] if ran else "exact", tally.iterations,
-                            int(np.unique(np.concatenate(tally.distinct_before)).size),
+                            int(np.unique(values[np.isfinite(values)]).size),
                             group_count(shape, group_size), group_size=group_size)
     if ran:
         out.new = new.reshape(-1)
         tally.finish(out)
     return out
+
+
+def _fast_for_many(n: int) -> ContextManager[None]:
+    """The numba kernels for a large tensor's many small groups (they beat their NumPy twins,
+    and one piece of that size would load them anyway); a small tensor keeps the twins, so
+    that it needs no kernel compiled."""
+    return kernels_preferred() if n > LARGE else nullcontext()
+
+
+def _cluster_group(grid: np.ndarray, new: np.ndarray, tally: "_Tally", start: int,
+                   group_size: int, k: int, rounding: Callable[[np.ndarray], np.ndarray],
+                   method: str, init: str, seed: int) -> None:
+    """Cluster one group of channels, writing its new values into ``new``."""
+    part = np.ascontiguousarray(grid[:, start:start + group_size]).reshape(-1)
+    result = cluster(part, k, method=method, init=init, seed=seed)
+    done = part
+    if result.method != "exact":
+        done, _ = substitute(part, result.labels.reshape(-1), rounding(result.centroids))
+        new[:, start:start + group_size] = done.reshape(grid.shape[0], -1)
+    tally.add(part, done, result.method, result.iterations)
 
 
 class _Tally:
@@ -132,7 +151,6 @@ class _Tally:
         self.methods: set[str] = set()
         self.iterations = self.count = 0
         self.sse = self.signal = self.worst = 0.0
-        self.distinct_before: list[np.ndarray] = []
         self.distinct_after: list[np.ndarray] = []
 
     def add(self, part: np.ndarray, done: np.ndarray, method: str, iterations: int) -> None:
@@ -145,8 +163,7 @@ class _Tally:
         self.signal += float(np.dot(before, before))
         self.worst = max(self.worst, float(error.max(initial=0.0)))
         self.count += before.size
-        self.distinct_before.append(np.unique(before))
-        self.distinct_after.append(np.unique(after))
+        self.distinct_after.append(np.unique(done[finite]))
 
     def finish(self, out: GroupedClustering) -> None:
         """MSE, largest error, SQNR (10 log10 of mean square over MSE), distinct values left."""

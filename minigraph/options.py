@@ -6,7 +6,6 @@ from dataclasses import dataclass, replace
 
 from . import budget, groups
 from .engine import check_options
-from .errors import ClusteringError
 
 __all__ = ["Options"]
 
@@ -41,9 +40,6 @@ class Options:
                       seed=self.seed, workers=self.workers, min_n_weights=self.min_n_weights)
         groups.check_group_size(self.group_size, self.global_clusters)
         budget.check_options(self.bits_per_weight, self.min_sqnr, self.global_clusters)
-        if self.group_size is not None and self.per_tensor_k:
-            raise ClusteringError("group_size cannot be combined with bits_per_weight or "
-                                  "min_sqnr: budgets are chosen per tensor, not per group")
         patterns = tuple(p.strip() for p in self.whitelisted if p and p.strip())
         shown = tuple(p.strip() for p in self.figure_tensors if p and p.strip())
         return replace(self, whitelisted=patterns, figure_tensors=shown)

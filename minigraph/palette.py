@@ -15,17 +15,17 @@ from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 
-from . import codec, packing
-from .dtypes import dtype_name, lookup
+from . import packing
+from .dtypes import dtype_name
 from .errors import DecodeError, GraphError
 from .graph import CONST_OPS
+from .palette_plan import choose_layout, plan_const
 from .palette_nodes import (MARKER, TAGS, Plan, Scope, build, detect, group_of, restore,
                             shared_node, source)
-from .schema import GraphDef, NodeDef, TensorProto
+from .schema import GraphDef, NodeDef
 
 __all__ = ["MARKER", "PaletteInfo", "palettize", "expand", "find_palettes", "palette_parts"]
 
-_SEARCH_LIMIT = 1 << 16  # tensors up to this many elements try both layouts, keep the smaller
 
 
 @dataclass(frozen=True)
@@ -59,102 +59,6 @@ def _scopes(graph_def: GraphDef) -> Iterator[Scope]:
     yield Scope(None, graph_def.node)
     for function in graph_def.library.function:
         yield Scope(function.signature.name, function.node_def)
-
-
-def _refusal(node: NodeDef, given: bool) -> str | None:
-    """Why a node cannot be palettized (before looking at its values), or None; with values
-    ``given``, its tensor may hold a placeholder and is not checked."""
-    if node.op not in CONST_OPS:
-        return f"not a Const (op {node.op})"
-    if "value" not in node.attr or node.attr["value"].WhichOneof("value") != "tensor":
-        return "no tensor in attr 'value'"
-    if any(not edge.startswith("^") for edge in node.input):
-        return "has data inputs"
-    dtype = node.attr["value"].tensor.dtype
-    if not packing.palette_supported(dtype):
-        return f"dtype {dtype_name(dtype)} has no fixed-size bit pattern of at most 8 bytes"
-    if given:
-        return None
-    info = codec.describe(node.attr["value"].tensor)
-    if info.encoding != "content":
-        return f"values stored as {info.encoding}, not tensor_content"
-    return None
-
-
-def _choose(plan: Plan, scope: Scope) -> None:
-    """Set the layout taking fewer bytes: uint8 indices need fewer nodes, packed ones fewer bits.
-
-    Small tensors are built both ways and measured; for large ones the index bytes decide.
-    """
-    bits, n = packing.bits_for(plan.k), plan.labels.size
-    if bits >= 8:  # at 8 bits words hold what uint8 holds, with more nodes
-        plan.packed = bits > 8
-        return
-    if n > _SEARCH_LIMIT:
-        plan.packed = 8 * -(-n // packing.per_word(bits)) < n
-        return
-    sizes = []
-    for packed in (False, True):
-        plan.packed = packed
-        sizes.append(sum(node.ByteSize() for node in build(plan, scope)))
-    plan.packed = sizes[1] < sizes[0]
-
-
-def _plan(node: NodeDef, scope: Scope, suffix: str, values: np.ndarray | None,
-          group_size: int | None = None) -> Plan | str:
-    """A plan for one Const, or the reason it stays in the values form."""
-    given = values is not None
-    reason = _refusal(node, given)
-    if reason is not None:
-        return reason
-    tensor = node.attr["value"].tensor
-    if values is None:
-        values = codec.to_array(tensor)
-    else:
-        _check_given(values, tensor)
-    patterns = packing.to_patterns(values, tensor.dtype)
-    group = group_of([int(d.size) for d in tensor.tensor_shape.dim], group_size)
-    if group:
-        channels = int(tensor.tensor_shape.dim[-1].size)
-        palette, labels = packing.group_palettes(patterns, channels, group, 1 << packing.MAX_BITS)
-    else:
-        palette, labels = packing.palette_of(patterns, 1 << packing.MAX_BITS)
-    if labels is None:
-        return (f"more than {1 << packing.MAX_BITS} distinct values{' in a group' if group else ''}"
-                f": indices would need more than {packing.MAX_BITS} bits")
-    stripped = NodeDef()
-    stripped.CopyFrom(node)
-    stripped.ClearField("name")
-    codec.set_placeholder(stripped.attr["value"].tensor, b"")
-    # Given values are written with codec.set_values, as expand writes them: nothing to check.
-    if not given and not _content_only(node, stripped, patterns.nbytes):
-        return "its tensor also holds a typed value list, which expand could not restore"
-    plan = Plan(node.name, stripped, palette, labels, suffix, group=group)
-    _choose(plan, scope)
-    return plan
-
-
-def _check_given(values: np.ndarray, tensor: TensorProto) -> None:
-    """Given values must be what ``codec.to_array`` would return for the tensor."""
-    shape = [int(d.size) for d in tensor.tensor_shape.dim]
-    array_dtype = lookup(tensor.dtype).array
-    if values.size != int(np.prod(shape)) or values.dtype != array_dtype:
-        raise DecodeError(f"{values.size} values of {values.dtype} given for a "
-                          f"{dtype_name(tensor.dtype)} tensor of shape {shape} "
-                          f"(expected {array_dtype})")
-
-
-def _content_only(node: NodeDef, stripped: NodeDef, nbytes: int) -> bool:
-    """Whether the Const differs from ``stripped`` by its ``tensor_content`` alone.
-
-    ``expand`` writes the values back as ``tensor_content`` (the same bytes: they are the same
-    bit patterns), so this is what makes it exact. Anything else ``set_placeholder`` cleared (a
-    typed value list next to the content, which TensorFlow ignores) shows in the serialized size:
-    the content field is one tag byte, its length as a varint, and the bytes.
-    """
-    field = 1 + max(1, -(-nbytes.bit_length() // 7)) + nbytes
-    return (node.attr["value"].tensor.ByteSize()
-            == stripped.attr["value"].tensor.ByteSize() + field)
 
 
 def _suffix(name: str, taken: set[str]) -> str:
@@ -253,7 +157,7 @@ def _share(plans: list[tuple[Scope, Plan]], taken: dict[int, set[str]]) -> dict[
             mapping = np.searchsorted(union, plan.palette).astype(packing.label_dtype(union.size))
             plan.labels = mapping[plan.labels]
             plan.palette, plan.shared = union, name
-            _choose(plan, scopes[key])
+            choose_layout(plan, scopes[key])
         nodes[name] = shared_node(name, members[0])
     return nodes
 
@@ -281,8 +185,8 @@ def _apply(scope: Scope, todo: dict[str, Plan], shared: dict[str, NodeDef]) -> d
 
 
 def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False,
-              values: Mapping[str, np.ndarray] | None = None,
-              group_size: int | None = None) -> list[PaletteInfo]:
+              values: Mapping[str, np.ndarray | packing.Coded] | None = None,
+              group_size: int | Mapping[str, int | None] | None = None) -> list[PaletteInfo]:
     """Turn the named Consts into palette subgraphs, in place.
 
     Parameters
@@ -299,7 +203,8 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False
         all its tensors (for a global codebook).
     values : mapping of str to ndarray, optional
         Values to use instead of decoding the named tensor, as ``compress.plan_compression``
-        returns them (flat, in the array dtype ``codec`` reads: bfloat16 as float32). The Const
+        returns them (flat, in the array dtype ``codec`` reads: bfloat16 as float32), or as
+        their palette and labels (``packing.Coded``: nothing is searched then). The Const
         may then hold a placeholder (``pbfile.parse_graph_lifted``); :func:`expand` gives it
         back as ``codec.set_values`` writes these values.
     group_size : int, optional
@@ -307,6 +212,7 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False
         channels of TensorFlow's HWIO convolution and [in, out] matmul kernels), stored as one
         palette Const of shape [groups, k]. Tensors of rank 0 and those whose last axis has at
         most ``group_size`` channels get one palette. Grouped tensors never share a palette.
+        A mapping gives each name its own (names it lacks: one palette).
 
     Returns
     -------
@@ -323,7 +229,10 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False
     DecodeError
         Naming the node, for an inconsistent tensor.
     """
-    group_of([2], group_size)  # checks it before any work
+    per_name, one = ((group_size, None) if isinstance(group_size, Mapping)
+                     else (None, group_size))
+    for size in (per_name.values() if per_name is not None else [one]):
+        group_of([2], size)  # checks it before any work
     scopes = list(_scopes(graph_def))
     by_key: dict[str, tuple[Scope, NodeDef]] = {}
     for scope in scopes:
@@ -336,7 +245,9 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False
         if name not in done and name not in by_key:
             raise GraphError(f"palettize: no node is named '{name}'")
         answers[name] = done.get(name) or _answer(*by_key[name], name in parts, taken,
-                                                  (values or {}).get(name), group_size)
+                                                  (values or {}).get(name),
+                                                  per_name.get(name) if per_name is not None
+                                                  else one)
     plans = [answer for answer in answers.values() if isinstance(answer, tuple)]
     shared_nodes = _share(plans, taken) if shared else {}
     sizes: dict[str, int] = {}
@@ -349,14 +260,14 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False
 
 
 def _answer(scope: Scope, node: NodeDef, is_part: bool, taken: dict[int, set[str]],
-            values: np.ndarray | None,
+            values: np.ndarray | packing.Coded | None,
             group_size: int | None = None) -> PaletteInfo | tuple[Scope, Plan]:
     """One Const's plan (its inner names now taken), or why it stays in the values form."""
     if is_part:
         return _left(scope, node, "part of a palette subgraph")
     suffix = _suffix(node.name, taken[id(scope)])
     try:
-        plan = _plan(node, scope, suffix, values, group_size)
+        plan = plan_const(node, scope, suffix, values, group_size)
     except DecodeError as exc:
         raise DecodeError(f"node '{scope.key(node.name)}': {exc}") from None
     if isinstance(plan, str):

@@ -47,7 +47,7 @@ from .graph import CONST_OPS
 from .schema import DataType, NodeDef
 
 __all__ = ["MARKER", "TAGS", "Scope", "Plan", "Found", "build", "shared_node", "restore",
-           "read_plan", "detect", "group_of"]
+           "read_plan", "detect", "group_of", "grouping_bytes"]
 
 MARKER = "_minigraph_palette"
 _TAG = b"minigraph palette 1"
@@ -88,7 +88,8 @@ class Plan:
 
     name: str  # the Const's node name, which the last decode node takes
     stripped: NodeDef  # the Const without name and tensor_content
-    palette: np.ndarray  # sorted distinct bit patterns (the shared palette's, if shared)
+    palette: np.ndarray  # distinct bit patterns, sorted (the shared palette's, if shared) or
+    # in the codebook's order (packing.Coded)
     labels: np.ndarray  # unsigned integers, one per element
     suffix: str  # inner nodes are NAME/<tag><suffix>
     packed: bool = True  # b-bit indices in int64 words; False for one uint8 per index
@@ -226,6 +227,22 @@ def _decode_packed(b: _Builder, palette: str, zero: str, dtype: int, shape: list
     values = b.op("values", "GatherV2", [palette, index, zero], "output", Tparams=dtype,
                   Tindices=_INT64, Taxis=_INT64)
     b.op(None, "Reshape", [values, shape_ref], "output", T=dtype, Tshape=_INT32)
+
+
+def grouping_bytes(name: str, shape: Sequence[int], group: int, k: int, dtype: int) -> int:
+    """Bytes the nodes that only a grouped palette needs take (the palette's flattening and
+    the per-channel offsets), for a Const ``name`` of this shape in the main graph."""
+    stripped = NodeDef(op="Const")
+    stripped.attr["value"].tensor.dtype = dtype
+    stripped.attr["value"].tensor.tensor_shape.dim.add().size = int(shape[-1])
+    groups = -(-int(shape[-1]) // group)
+    plan = Plan(name, stripped, np.zeros((groups, k), np.uint32), np.zeros(0, np.uint8), "",
+                group=group)
+    b = _Builder(plan, Scope(None, []))
+    flat = b.const("flat", np.array([-1], np.int32), _INT32)
+    b.op("flatten", "Reshape", [f"{name}/palette", flat], "output", T=dtype, Tshape=_INT32)
+    _offset(b, f"{name}/cast", f"{name}/zero")
+    return sum(node.ByteSize() for node in b.nodes)
 
 
 def build(plan: Plan, scope: Scope) -> list[NodeDef]:

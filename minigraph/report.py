@@ -255,6 +255,11 @@ def _groups_text(group_size: int | None) -> str:
     return f", one codebook per {group_size} output channels" if group_size else ""
 
 
+def _group_cell(row: dict[str, Any]) -> str:
+    """``16 x 8ch``: 16 codebooks of 8 output channels each; ``-`` for one codebook."""
+    return f"{row['groups']} x {row['group_size']}ch" if row.get("groups") else "-"
+
+
 def render_compress(result: dict[str, Any]) -> str:
     """The text form of :meth:`Report.to_dict`: clustered Consts, skipped ones, totals."""
     done = [t for t in result["tensors"] if t["clustered"]]
@@ -264,12 +269,15 @@ def render_compress(result: dict[str, Any]) -> str:
         parts.append(f"{result['file']} -> {result.get('output') or '(not written)'}")
     chosen = result["totals"].get("budget")
     if done:
+        grouped = any(t.get("groups") for t in done)
         rows = [(t["name"], t["dtype"], _shape_text(t["shape"]), t["elements"],
                  f"{t['distinct_before']} -> {t['distinct_after']}", _num(t["mse"], ".3g"),
                  _num(t["sqnr_db"], ".1f"), _num(t["max_abs_error"], ".3g"))
-                + ((t["k"], t["bits"]) if chosen else ()) + (_stored(t),) for t in done]
+                + ((t["k"], t["bits"]) if chosen else ())
+                + ((_group_cell(t),) if grouped else ()) + (_stored(t),) for t in done]
         headers = ("clustered", "dtype", "shape", "elements", "distinct", "mse", "sqnr_db",
-                   "max_abs_err") + (("k", "bits") if chosen else ()) + ("stored bytes",)
+                   "max_abs_err") + (("k", "bits") if chosen else ()) \
+            + (("groups",) if grouped else ()) + ("stored bytes",)
         parts += ["", render_table(headers, rows, (False, False, False) + (True,) *
                                    (len(headers) - 4) + (False,))]
         kept = [f"  {t['name']}: {t['palette_skipped']}" for t in done if t["palette_skipped"]]
@@ -305,4 +313,9 @@ def render_compress(result: dict[str, Any]) -> str:
         parts.append(f"budget {target}: the {chosen['weights']} weights take "
                      f"{chosen['average_bits_per_weight']:.3f} bits each (indices"
                      f"{' + palettes' if chosen['palette_form'] else ''})")
+        if chosen.get("group_sizes_tried"):
+            tried = ", ".join(str(size) for size in chosen["group_sizes_tried"])
+            parts.append(f"codebooks per tensor or (k ≤ {chosen['group_k_max']}) per group of "
+                         f"{tried} output channels, whichever the budget found best "
+                         f"(column groups)")
     return "\n".join(parts).lstrip("\n")

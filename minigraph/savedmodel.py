@@ -22,7 +22,8 @@ import numpy as np
 
 from . import codec, dtypes
 from .bundle import Bundle, read_bundle, write_bundle
-from .compress import Change, Options, Progress, palettize_changes, plan_compression
+from .compress import (Change, Options, Progress, as_changes, palettize_changes,
+                       plan_compression)
 from .errors import DecodeError, SavedModelError
 from .objectgraph import OBJECT_GRAPH_KEY, variable_names
 from .report import Report, TensorReport
@@ -143,7 +144,9 @@ def plan_savedmodel(saved_model: SavedModel, bundle: Bundle | None, options: Opt
         if bundle is not None:
             lifted, others, variables = _add_variables(graph, bundle)
             planned = _whitelist(options, variable_names(saved_model, bundle))
-        report, changes = plan_compression(graph, planned, lifted=lifted, progress=progress)
+        report, planned_changes = plan_compression(graph, planned, lifted=lifted,
+                                                   progress=progress)
+        changes = as_changes(planned_changes)
     finally:
         del graph.node[n_real:]
     report.whitelisted = list(options.whitelisted)
@@ -152,7 +155,8 @@ def plan_savedmodel(saved_model: SavedModel, bundle: Bundle | None, options: Opt
     variable_changes = {ref.name: values for ref, values in changes if ref.name in variables}
     per_graph = [(graph, "", consts)]
     for number, meta_graph in enumerate(saved_model.meta_graphs[1:], start=1):
-        more, more_changes = plan_compression(meta_graph.graph_def, options)
+        more, more_planned = plan_compression(meta_graph.graph_def, options)
+        more_changes = as_changes(more_planned)
         for row in more.tensors:
             row.name = f"meta_graph_{number}/{row.name}"
         report.tensors += more.tensors

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable
 
 import numpy as np
 
-from . import budget, codec, curves, dtypes, groups
+from . import budget, codec, curves, dtypes, groups, packing, palette_nodes
 from .codebook import fit_labels, round_codebook
 from .engine import cluster, substitute
 from .errors import ClusteringError, DecodeError
@@ -30,9 +30,10 @@ class Job:
     info: codec.TensorInfo
     row: TensorReport
     content: memoryview | None = None  # tensor_content kept outside the message (lifted)
-    new: np.ndarray | None = None  # the new values, once clustered
+    new: np.ndarray | packing.Coded | None = None  # the new values, once clustered
     unit: budget.Unit | None = None  # error curve and mean square, with a per-tensor k
     k: int | None = None  # this tensor's k, with a per-tensor k
+    group_size: int | None = None  # ... and its channels per codebook, if chosen per group
 
 
 def decode(job: Job) -> np.ndarray:
@@ -43,9 +44,15 @@ def decode(job: Job) -> np.ndarray:
         raise job.ref.locate(exc) from None
 
 
-def _finish(job: Job, values: np.ndarray, labels: np.ndarray, book: np.ndarray) -> None:
+def _finish(job: Job, values: np.ndarray, labels: np.ndarray, book: np.ndarray, *,
+            coded: bool = False) -> None:
     """Compute one tensor's new values (kept on the job, not yet written) and its report row:
-    each finite value becomes the nearest codebook entry its dtype holds, NaN and ±Inf stay."""
+    each finite value becomes the nearest codebook entry its dtype holds, NaN and ±Inf stay.
+
+    With ``coded`` (the palette form) and every value finite, the job keeps them as their
+    palette and labels (``packing.Coded``): a quarter of the bytes for float32, and the palette
+    builder does not search the values for them again.
+    """
     fitted = fit_labels(labels.reshape(-1), book, job.info.dtype)
     if fitted is None:
         job.row.skipped = f"no entry of the global codebook fits {job.info.dtype_name}"
@@ -55,6 +62,9 @@ def _finish(job: Job, values: np.ndarray, labels: np.ndarray, book: np.ndarray) 
     row.mse, row.max_abs_error, row.sqnr_db = errors.mse, errors.max_abs_error, errors.sqnr_db
     row.distinct_after = errors.distinct
     job.new = new
+    if coded and packing.palette_supported(job.info.dtype) and np.isfinite(values).all():
+        job.new = packing.coded_from_clusters(fitted, book.astype(new.dtype), job.info.dtype,
+                                              errors.distinct)
 
 
 def _refusal(exc: ClusteringError) -> str:
@@ -68,13 +78,16 @@ def _cluster_one(job: Job, values: np.ndarray, options: Options):
     engine refuses its values (the reason is on the job's row). Below an SQNR floor (the curve
     is close, not exact) k is raised one at a time up to the cap."""
     k = job.k or options.n_clusters
+    group_size = job.group_size if job.k is not None else options.group_size
     try:
-        if groups.group_count(job.info.shape, options.group_size):  # one codebook per group
+        if groups.group_count(job.info.shape, group_size):  # one codebook per group
             grouped = groups.cluster_groups(
-                values, job.info.shape, k, int(options.group_size or 0),
+                values, job.info.shape, k, int(group_size or 0),
                 rounding=lambda book: round_codebook(book, [job.info.dtype]),
                 method=options.method, init=options.init, seed=options.seed)
             job.new = grouped.fill(job.row)
+            if job.k is not None:
+                job.row.k, job.row.bits = k, budget.bits_per_index(k, options.palettize)
             return grouped
         while True:
             result = cluster(values, k, method=options.method, init=options.init,
@@ -82,7 +95,8 @@ def _cluster_one(job: Job, values: np.ndarray, options: Options):
             # At a per-tensor k the palette form needs even unchanged tensors, to hold their width.
             if result.method != "exact" or (job.k is not None and options.palettize):
                 _finish(job, values, result.labels,
-                        round_codebook(result.centroids, [job.info.dtype]))
+                        round_codebook(result.centroids, [job.info.dtype]),
+                        coded=options.palettize)
             if not budget.short_of(job.row.sqnr_db, options.min_sqnr) or \
                     result.method == "exact" or k >= options.n_clusters:
                 break
@@ -200,13 +214,62 @@ def run_global(jobs: list[Job], options: Options, progress: Callable[[TensorRepo
         progress(job.row)
 
 
+# Group sizes a budget in the palette form weighs against one palette per tensor when no
+# group size is given, at k up to AUTO_GROUP_K_MAX: Core ML's per-grouped-channel palettes use
+# groups of 8 and more channels at 2 to 4 bits, where one palette per tensor loses most. A
+# per-group curve to k = 256 would cost as much as clustering the tensor once per group size
+# (ten times a plain run on the 25M-weight benchmark graph); to k = 16, a fraction of that.
+AUTO_GROUP_SIZES = (8, 32)
+AUTO_GROUP_K_MAX = 16
+
+
+def _ways(job: Job, options: Options) -> list[int | None]:
+    """How a tensor may be clustered under a per-tensor k: one codebook (None) or one per
+    group of G channels; the given group size, else (palette form) each automatic size that
+    splits the tensor into at least two groups."""
+    shape = job.info.shape
+    if options.group_size is not None:
+        return [options.group_size] if groups.group_count(shape, options.group_size) else [None]
+    if not options.palettize:
+        return [None]
+    return [None] + [size for size in AUTO_GROUP_SIZES if groups.group_count(shape, size) > 1]
+
+
+def _with_grouping_nodes(job: Job, unit: budget.Unit, k_max: int) -> budget.Unit:
+    """A grouped unit charged with the bytes of the decode nodes only grouping adds (about
+    1.3 KB a tensor): on small tensors they outweigh what the groups save."""
+    group = palette_nodes.group_of(job.info.shape, unit.group_size)
+    if not group:
+        return unit
+    extra = palette_nodes.grouping_bytes(job.ref.name, job.info.shape, group, k_max,
+                                         job.info.dtype)
+    return replace(unit, extra_bits=8 * extra)
+
+
+def _shaped(job: Job, grouped: bool) -> np.ndarray:
+    values = decode(job)
+    return values.reshape(-1, job.info.shape[-1]) if grouped else values
+
+
 def choose_ks(jobs: list[Job], options: Options) -> dict:
-    """Give each job its k from its all-k error curve (minigraph.curves, minigraph.budget)."""
-    units = curves.measure_all([partial(decode, job) for job in jobs],
-                               [dtypes.lookup(job.info.dtype).itemsize for job in jobs],
-                               options.n_clusters, options.workers or min(2, os.cpu_count() or 1))
-    ks, chosen = budget.choose(units, bits_per_weight=options.bits_per_weight,
-                               min_sqnr=options.min_sqnr, palette=options.palettize)
-    for job, unit, k in zip(jobs, units, ks, strict=True):
-        job.unit, job.k = unit, k
+    """Give each job its k, and how it is grouped, from its all-k error curves
+    (minigraph.curves, minigraph.budget)."""
+    ways = [_ways(job, options) for job in jobs]
+    units = curves.measure_all(
+        [partial(_shaped, job, any(way is not None for way in sizes))
+         for job, sizes in zip(jobs, ways, strict=True)],
+        [dtypes.lookup(job.info.dtype).itemsize for job in jobs],
+        options.n_clusters, options.workers or min(2, os.cpu_count() or 1), ways,
+        AUTO_GROUP_K_MAX if options.group_size is None else None)
+    if options.palettize:  # a grouped palette's own decode nodes count against the budget
+        units = [[_with_grouping_nodes(job, unit, options.n_clusters) for unit in alternatives]
+                 for job, alternatives in zip(jobs, units, strict=True)]
+    ks, variants, chosen = budget.choose(units, bits_per_weight=options.bits_per_weight,
+                                         min_sqnr=options.min_sqnr, palette=options.palettize)
+    for job, alternatives, k, variant in zip(jobs, units, ks, variants, strict=True):
+        job.unit, job.k = alternatives[variant], k
+        job.group_size = job.unit.group_size
+    if options.group_size is None and any(len(sizes) > 1 for sizes in ways):
+        chosen["group_sizes_tried"] = list(AUTO_GROUP_SIZES)
+        chosen["group_k_max"] = min(options.n_clusters, AUTO_GROUP_K_MAX)
     return chosen

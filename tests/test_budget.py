@@ -14,6 +14,7 @@ from minigraph.curves import measure as budget_measure
 from minigraph.curves import measure_groups as budget_measure_groups
 from minigraph.budget import (Unit, allocate, cost_bits, index_bits, smallest_k_for_sqnr,
                               sqnr_db)
+from minigraph.budget import choose as budget_choose
 from minigraph.engine import cluster
 from minigraph.errors import ClusteringError
 
@@ -72,6 +73,64 @@ def test_exact_solver_equals_brute_force(seed, n_units, palette, objective, bits
     assert got.objective == pytest.approx(want, rel=1e-12, abs=1e-12)
 
 
+def _brute_alternatives(tensors, budget_bits, palette):
+    best = math.inf
+    choices = [[(unit, k) for unit in alternatives for k in range(1, unit.curve.size + 1)]
+               for alternatives in tensors]
+    for picks in itertools.product(*choices):
+        if sum(cost_bits(unit, k, palette) for unit, k in picks) <= budget_bits:
+            best = min(best, sum(unit.curve[k - 1] / unit.mean_square for unit, k in picks))
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 3), st.floats(0.5, 6))
+def test_alternatives_per_tensor_equal_brute_force(seed, n_tensors, bits):
+    # Each tensor measured one to three ways (one palette, or several: same weights, its own
+    # curve and palette count), as choose_ks offers group sizes.
+    rng = np.random.default_rng(seed)
+    tensors = []
+    for _ in range(n_tensors):
+        base = _unit(rng, 4)
+        tensors.append([base] + [Unit(base.n, base.itemsize, _unit(rng, 4).curve,
+                                      base.mean_square, palettes=int(rng.integers(2, 5)))
+                                 for _ in range(int(rng.integers(0, 3)))])
+    budget = math.floor(bits * sum(alternatives[0].n for alternatives in tensors))
+    want = _brute_alternatives(tensors, budget, True)
+    if want == math.inf:
+        with pytest.raises(ClusteringError, match="below the least"):
+            allocate(tensors, bits, palette=True)
+        return
+    got = allocate(tensors, bits, palette=True)
+    picked = [alternatives[v] for alternatives, v in zip(tensors, got.variants, strict=True)]
+    assert got.bits == sum(cost_bits(u, k, True) for u, k in zip(picked, got.ks, strict=True))
+    assert got.bits <= budget
+    assert got.objective == pytest.approx(want, rel=1e-12, abs=1e-12)
+    assert got.objective == pytest.approx(sum(
+        u.curve[k - 1] / u.mean_square for u, k in zip(picked, got.ks, strict=True)))
+
+
+def test_sqnr_floor_with_alternatives_takes_the_cheapest_that_reaches_it():
+    # 1000 weights. One palette reaches 30 dB at k = 8 (3 bits: 48 words = 3072 bits, + 8
+    # float32 = 256: 3328); four palettes reach it at k = 4 (2 bits: 32 words = 2048, + 4 x 4
+    # float32 = 512: 2560): the grouped way is cheaper. With 16 palettes (4 x 16 x 32 = 2048
+    # bits of palettes: 4096) it is not.
+    one = Unit(1000, 4, np.array([1.0, 0.1, 0.01, 0.01, 0.01, 0.01, 0.01, 0.001]), 1.0)
+    four = Unit(1000, 4, np.array([1.0, 0.1, 0.01, 0.001]), 1.0, palettes=4)
+    sixteen = Unit(1000, 4, four.curve, 1.0, palettes=16)
+    assert cost_bits(one, 8, True) == 3328 and cost_bits(four, 4, True) == 2560
+    assert cost_bits(sixteen, 4, True) == 4096
+    ks, variants, info = budget_choose([[one, four]], bits_per_weight=None, min_sqnr=30,
+                                       palette=True)
+    assert (ks, variants) == ([4], [1]) and info["min_sqnr"] == 30
+    assert budget_choose([[one, sixteen]], bits_per_weight=None, min_sqnr=30,
+                         palette=True)[:2] == ([8], [0])
+    # No way reaches 50 dB: the least relative error at the largest k (four: 0.001 at k = 4
+    # ties one's 0.001 at k = 8; the first way wins ties).
+    assert budget_choose([[one, four]], bits_per_weight=None, min_sqnr=50,
+                         palette=True)[:2] == ([8], [0])
+
+
 def test_objective_never_rises_with_the_budget():
     rng = np.random.default_rng(7)
     units = [_unit(rng, 16) for _ in range(5)]
@@ -114,6 +173,7 @@ from minigraph import from_array, read_graph, to_array  # noqa: E402
 from minigraph.cli import main  # noqa: E402
 from minigraph.compress import Options, compress_in_place  # noqa: E402
 from minigraph.graph import iter_consts  # noqa: E402
+from minigraph.palette import expand, find_palettes  # noqa: E402
 from minigraph.schema import GraphDef  # noqa: E402
 
 from conftest import FIXTURES  # noqa: E402
@@ -141,15 +201,17 @@ def test_budget_is_kept_and_each_tensor_is_palettized_at_its_own_width(bits):
     report = compress_in_place(graph_def, Options(bits_per_weight=bits, palettize=True))
     rows = report.clustered
     assert len(rows) == 3
-    spent = sum(_palette_index_bits(row.elements, row.k) + 32 * row.k for row in rows)
+    # One palette of k float32 entries per tensor, or per group where the budget chose groups.
+    spent = sum(_palette_index_bits(row.elements, row.k) + 32 * row.k * (row.groups or 1)
+                for row in rows)
     weights = sum(row.elements for row in rows)
     assert spent <= bits * weights
     assert report.budget["average_bits_per_weight"] == pytest.approx(spent / weights)
     for row in rows:
-        assert row.distinct_after <= row.k
+        assert row.distinct_after <= row.k * (row.groups or 1)
         assert row.bits == max(1, math.ceil(math.log2(row.k)))
         # Small tensors may take uint8 indices where their fewer decode nodes make the file
-        # smaller than packed words would (palette._choose measures both).
+        # smaller than packed words would (palette_plan.choose_layout measures both).
         assert row.palette_bits == row.bits or (row.palette_bits == 8 and row.elements <= 65536)
 
 
@@ -296,6 +358,19 @@ def test_grouped_unit_averages_group_curves_and_counts_one_palette_per_group():
     assert whole.curve[1] > 0 and whole.palettes == 1
 
 
+def test_sampled_groups_stand_for_all_but_the_mean_square_is_the_whole_tensors():
+    # Four groups of one channel, each holding +-a (two values: exact at k = 2, MSE a^2 at
+    # k = 1), a = 1, 2, 3, 4. Two sampled groups are the first and the last: MSE at k = 1 is
+    # (1 + 16) / 2; the mean square is the whole tensor's, (1 + 4 + 9 + 16) / 4.
+    values = np.array([[-1.0, -2.0, -3.0, -4.0], [1.0, 2.0, 3.0, 4.0]] * 3)
+    unit = budget_measure_groups(values, 1, 2, max_groups=2)
+    assert (unit.palettes, unit.n, unit.group_size) == (4, 24, 1)
+    np.testing.assert_allclose(unit.curve, [17 / 2, 0.0], atol=1e-12)
+    assert unit.mean_square == pytest.approx(30 / 4)
+    every = budget_measure_groups(values, 1, 2)
+    np.testing.assert_allclose(every.curve, [30 / 4, 0.0], atol=1e-12)
+
+
 def test_cli_min_sqnr_report_lists_k_and_bits(tmp_path, capsys):
     assert main(["--min-sqnr", "30", "-o", str(tmp_path / "out.pb"),
                  str(FIXTURES / "mlp_digits.pb")]) == 0
@@ -304,3 +379,67 @@ def test_cli_min_sqnr_report_lists_k_and_bits(tmp_path, capsys):
     assert header.split()[-4:] == ["k", "bits", "stored", "bytes"]
     assert "budget at least 30 dB per tensor: the 17024 weights take" in text
     assert "k≤256 per tensor" in text
+
+
+def _shifted_channels(rng, rows: int, channels: int) -> np.ndarray:
+    """Weights whose output channels (last axis) sit around 100 * (c // 8): eight clumps 100
+    apart, one per group of 8 channels, each Laplace(0, 1) wide."""
+    return rng.laplace(0, 1, (rows, channels)) + 100.0 * (np.arange(channels) // 8)
+
+
+def test_budget_with_a_group_size_counts_a_palette_per_group():
+    weights = _shifted_channels(np.random.default_rng(11), 256, 64)
+    graph_def = _graph({"w": weights})
+    report = compress_in_place(graph_def, Options(bits_per_weight=3.0, palettize=True,
+                                                  group_size=8))
+    (row,) = report.clustered
+    assert (row.group_size, row.groups) == (8, 8)
+    # 16384 weights: indices by hand, 8 palettes of k float32 entries, and the decode nodes
+    # only grouping adds, measured here as the bytes the grouped form takes beyond one
+    # palette per tensor at the same k and index width, less the 7 extra palette rows.
+    plain = compress_in_place(_graph({"w": weights}),
+                              Options(n_clusters=row.k, palettize=True)).clustered[0]
+    assert plain.palette_bits == row.palette_bits
+    nodes = row.bytes_after - plain.bytes_after - 7 * 4 * row.k
+    assert 500 < nodes < 1000  # ten small nodes named w/<tag>
+    spent = _palette_index_bits(16384, row.k) + 8 * 32 * row.k
+    assert spent + 8 * nodes <= 3.0 * 16384
+    assert report.budget["average_bits_per_weight"] * 16384 == pytest.approx(spent + 8 * nodes,
+                                                                             abs=8 * 16)
+    assert "group_sizes_tried" not in report.budget
+    (info,) = find_palettes(graph_def)
+    assert (info.groups, info.group_size) == (8, 8)
+
+
+def test_budget_chooses_per_group_palettes_where_channel_groups_sit_apart(tmp_path, capsys):
+    rng = np.random.default_rng(12)
+    arrays = {"clumped": _shifted_channels(rng, 256, 64), "plain": rng.laplace(0, 1, (256, 64))}
+    graph_def = _graph(arrays)
+    report = compress_in_place(graph_def, Options(bits_per_weight=3.0, palettize=True))
+    rows = {row.name: row for row in report.clustered}
+    assert report.budget["group_sizes_tried"] == [8, 32]
+    # By hand: a palette per clump (groups of 8 channels) at any k >= 2 leaves at most the
+    # optimal 2-level error of Laplace(0, 1), E[x^2] - E[|x|]^2 = 2 - 1 = 1, for 1 bit plus 8
+    # x 2 float32 entries (0.0625 bits) per weight; one palette needs k = 8, 3 bits, to give
+    # each clump one entry, and still leaves the clump's variance, 2. Groups of 32 channels
+    # would mix four clumps.
+    assert rows["clumped"].group_size == 8
+    spent = sum(_palette_index_bits(row.elements, row.k) + 32 * row.k * (row.groups or 1)
+                for row in rows.values())
+    assert spent <= 3.0 * 2 * 16384
+    single = compress_in_place(_graph({"clumped": arrays["clumped"]}),
+                               Options(n_clusters=8, palettize=True))
+    assert rows["clumped"].mse < 1.5 < single.clustered[0].mse
+    assert sorted(expand(graph_def)) == ["clumped", "plain"]
+    restored = {ref.name: to_array(ref.tensor) for ref in iter_consts(graph_def)}
+    for name in arrays:  # the palette form decodes to what expand writes, ≤ k values per group
+        grid = restored[name].reshape(256, 64)
+        size = rows[name].group_size or 64
+        assert all(np.unique(grid[:, c:c + size]).size <= rows[name].k for c in range(0, 64, size))
+    # The CLI says what it chose.
+    model = tmp_path / "clumped.pb"
+    model.write_bytes(_graph(arrays).SerializeToString())
+    assert main(["--bits-per-weight", "3", "--palettize", "-o", str(tmp_path / "o.pb"),
+                 str(model)]) == 0
+    text = capsys.readouterr().out
+    assert "(k ≤ 16) per group of 8, 32 output channels" in text and "8 x 8ch" in text

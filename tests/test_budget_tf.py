@@ -159,6 +159,15 @@ def test_min_sqnr_30_holds_for_every_clustered_tensor(model, expected):
     assert rows and all(t["sqnr_db"] is None or t["sqnr_db"] >= 30.0 for t in rows)
 
 
+def _choice(report: dict) -> str:
+    """``ks=[...]``, and ``G=[...]`` (channels per palette, - for one) where any is grouped."""
+    rows = [t for t in report["tensors"] if t["clustered"]]
+    text = f"ks={[t['k'] for t in rows]}"
+    if any(t["group_size"] for t in rows):
+        text += " G=[" + ", ".join(str(t["group_size"] or "-") for t in rows) + "]"
+    return text
+
+
 def main() -> None:
     import json
 
@@ -178,8 +187,7 @@ def main() -> None:
             for objective in budget.OBJECTIVES:
                 graph_bytes, report = _with_objective(objective, model, bits)
                 got = _judge(model, facts, graph_bytes)
-                ks = [t["k"] for t in report["tensors"] if t["clustered"]]
-                print(f"| {model} | budget {objective} ks={ks} | "
+                print(f"| {model} | budget {objective} {_choice(report)} | "
                       f"{report['totals']['budget']['average_bits_per_weight']:.3f} | "
                       f"{got['bytes']} | {got['error']:.3g} | {got['accuracy']} |")
         for bits in (1.5, 2.0, 4.0):
@@ -193,8 +201,7 @@ def main() -> None:
             for objective in budget.OBJECTIVES:
                 graph_bytes, report = _with_objective(objective, model, bits)
                 got = _judge(model, facts, graph_bytes)
-                ks = [t["k"] for t in report["tensors"] if t["clustered"]]
-                print(f"| {model} | B={bits} {objective} ks={ks} | "
+                print(f"| {model} | B={bits} {objective} {_choice(report)} | "
                       f"{report['totals']['budget']['average_bits_per_weight']:.3f} | "
                       f"{got['bytes']} | {got['error']:.3g} | {got['accuracy']} |")
 

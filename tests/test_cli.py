@@ -449,7 +449,16 @@ def test_inspect_never_expands_a_padded_list_declaring_gigabytes(tmp_path, capsy
     assert (const["encoding"], const["elements"], const["distinct_values"]) == ("padded", 2**40, 5)
 
 
-def test_group_size_with_a_per_tensor_budget_is_a_usage_error(capsys):
-    for flags in (["--bits-per-weight", "2"], ["--min-sqnr", "30"]):
-        assert main(["--group-size", "8", *flags, "/nonexistent/model.pb"]) == 2
-        assert "group_size cannot be combined" in capsys.readouterr().err
+def test_group_size_with_a_per_tensor_budget_groups_every_tensor_it_splits(tmp_path, capsys):
+    # cnn_digits.pb's clustered kernels have 32, 64 and 10 output channels: groups of 8
+    # give 4, 8 and 2 palettes, and the report lists them beside each k.
+    for flags in (["--bits-per-weight", "3"], ["--min-sqnr", "20"]):
+        out = tmp_path / "out.pb"
+        assert main(["--group-size", "8", "--palettize", *flags, "-o", str(out), "-f",
+                     "--json", str(FIXTURES / "cnn_digits.pb")]) == 0
+        (result,) = json.loads(capsys.readouterr().out)["files"]
+        rows = [t for t in result["tensors"] if t["clustered"]]
+        assert sorted((t["shape"][-1], t["groups"], t["group_size"]) for t in rows) == \
+            [(10, 2, 8), (32, 4, 8), (64, 8, 8)]
+        assert all(t["k"] and t["bits"] for t in rows)
+        assert "group_sizes_tried" not in result["totals"]["budget"]

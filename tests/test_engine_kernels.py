@@ -345,3 +345,26 @@ def test_kernel_modules_fingerprint_the_kernel_modules_they_compile_in():
             current = hashlib.sha256(source).hexdigest()[:16]
             assert fingerprint == current, (
                 f"{name} changed: set DEPENDS_ON[{name!r}] = {current!r} in {path.name}")
+
+
+def test_kernels_preferred_runs_small_arrays_on_the_kernels_with_the_same_results(monkeypatch):
+    from minigraph.engine import _twins, cluster, kernels_preferred, substitute
+
+    values = np.random.default_rng(8).laplace(0, 1, 5000).astype(np.float32)
+    twin_run = cluster(values, 8)
+    twin_new, _ = substitute(values, twin_run.labels, twin_run.centroids)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a twin ran")
+
+    for name in ("block_prefix", "run_lengths", "assign_labels", "apply_codebook"):
+        monkeypatch.setattr(_twins, name, refused)
+    with pytest.raises(AssertionError, match="a twin ran"):  # outside: the twins serve it
+        cluster(values, 8)
+    with kernels_preferred():
+        kernel_run = cluster(values, 8)
+        kernel_new, _ = substitute(values, kernel_run.labels, kernel_run.centroids)
+    assert np.array_equal(kernel_run.centroids, twin_run.centroids)
+    assert np.array_equal(kernel_run.labels, twin_run.labels)
+    assert np.array_equal(kernel_new.view(np.uint32), twin_new.view(np.uint32))
+    assert _twins.small(5000)  # and the preference ends with the context

@@ -31,7 +31,7 @@ def padded_thresholds(thresholds: np.ndarray) -> np.ndarray:
 def labels_by_search(flat: np.ndarray, padded: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Labels (n,), OUT and returned: the number of padded thresholds below each value, by
     branch-free binary search on float64 chunks (NaN and +-inf get 0)."""
-    if flat.size <= _twins.SMALL:
+    if _twins.small(flat.size):
         with np.errstate(invalid="ignore"):  # widening a signalling NaN raises the flag
             wide = flat.astype(np.float64)
         _twins.assign_labels(wide, padded, labels)
@@ -56,7 +56,7 @@ def substitute(values: np.ndarray, labels: np.ndarray,
     source = values.astype(wide, copy=False)
     new = np.empty(values.shape, wide)
     used = np.zeros(book.size, np.uint8)
-    apply = _twins.apply_codebook if values.size <= _twins.SMALL else kernels.apply_codebook
+    apply = _twins.apply_codebook if _twins.small(values.size) else kernels.apply_codebook
     sse, signal, worst, count = apply(source, labels, book.astype(wide), new, used)
     new = new.astype(values.dtype, copy=False)
     # Logarithms taken apart: the ratio of a subnormal signal to a large error underflows to 0.

@@ -25,7 +25,7 @@ def from_sort(flat: np.ndarray) -> Data:
     shift = float(x[n // 2]) if n else 0.0
     p1 = np.empty(n // _BLOCK + 1)
     p2 = np.empty(n // _BLOCK + 1)
-    prefix = _twins.block_prefix if n <= _twins.SMALL else kernels.block_prefix
+    prefix = _twins.block_prefix if _twins.small(n) else kernels.block_prefix
     distinct = int(prefix(x, _BLOCK, shift, p1, p2))
     return Data(x, p1, p2, np.empty(0), _BLOCK, shift, distinct, float(n))
 
@@ -36,7 +36,7 @@ def distinct(data: Data) -> Data:
         return data
     v = np.empty(data.n_distinct)
     w = np.empty(data.n_distinct)
-    (_twins.run_lengths if data.x.size <= _twins.SMALL else kernels.run_lengths)(data.x, v, w)
+    (_twins.run_lengths if _twins.small(data.x.size) else kernels.run_lengths)(data.x, v, w)
     return weighted(v, w)
 
 
@@ -59,6 +59,6 @@ def range_sums(data: Data, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 
 def partition_sse(data: Data, bounds: np.ndarray, centroids: np.ndarray) -> float:
     """Sum of squared distances of the points to their cluster's centroid (direct summation)."""
-    small = data.x.size <= _twins.SMALL and centroids.size <= _twins.FEW
+    small = _twins.small(data.x.size) and centroids.size <= _twins.FEW
     sse = _twins.partition_sse if small else kernels.partition_sse
     return float(sse(data.x, data.pw, data.block, bounds, centroids))

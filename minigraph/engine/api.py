@@ -7,8 +7,9 @@ call, so importing minigraph stays cheap for commands that never cluster.
 from __future__ import annotations
 
 import numbers
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +19,7 @@ from minigraph.errors import ClusteringError
 from ._data import CHUNK
 
 __all__ = ["Clustering", "Errors", "METHODS", "INITS", "check_options", "cluster", "error_curve",
-           "substitute"]
+           "substitute", "kernels_preferred"]
 
 METHODS = ("auto", "lloyd", "optimal")
 INITS = ("auto", "linear", "density", "kmeans++", "random")
@@ -270,3 +271,18 @@ def _float_values(values: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     if not flat.dtype.isnative:
         flat = flat.astype(flat.dtype.newbyteorder("="))
     return array, flat
+
+
+@contextmanager
+def kernels_preferred() -> Iterator[None]:
+    """Within this context, in this thread, arrays of any size run on the numba kernels.
+
+    Arrays of up to 32,768 values otherwise take exact NumPy twins of the kernels, so that a
+    small model's first run need not compile them. For many small arrays in a row (one
+    codebook per group of channels of a large tensor) the kernels are about twice as fast
+    and their one-time load is repaid. Results are bit for bit the same either way.
+    """
+    from . import _twins
+
+    with _twins.kernels_preferred():
+        yield

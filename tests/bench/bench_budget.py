@@ -61,7 +61,11 @@ def big(path: str) -> None:
         out = str(Path(tmp) / "out.pb")
         runs = {"plain k=256": ["-f", "-o", out, path],
                 "--bits-per-weight 4": ["-f", "-o", out, "--bits-per-weight", "4", path],
-                "--min-sqnr 30": ["-f", "-o", out, "--min-sqnr", "30", path]}
+                "--min-sqnr 30": ["-f", "-o", out, "--min-sqnr", "30", path],
+                # The palette form weighs per-group palettes (8 and 32 channels) too.
+                "plain k=256 --palettize": ["-f", "-o", out, "--palettize", path],
+                "--bits-per-weight 4 --palettize": ["-f", "-o", out, "--bits-per-weight", "4",
+                                                    "--palettize", path]}
         times = {name: min(_run(args) for _ in range(2)) for name, args in runs.items()}
     base = times["plain k=256"]
     for name, seconds in times.items():
