@@ -81,14 +81,7 @@ def _cluster_one(job: Job, values: np.ndarray, options: Options):
     group_size = job.group_size if job.k is not None else options.group_size
     try:
         if groups.group_count(job.info.shape, group_size):  # one codebook per group
-            grouped = groups.cluster_groups(
-                values, job.info.shape, k, int(group_size or 0),
-                rounding=lambda book: round_codebook(book, [job.info.dtype]),
-                method=options.method, init=options.init, seed=options.seed)
-            job.new = grouped.fill(job.row)
-            if job.k is not None:
-                job.row.k, job.row.bits = k, budget.bits_per_index(k, options.palettize)
-            return grouped
+            return _cluster_grouped(job, values, options, k, int(group_size or 0))
         while True:
             result = cluster(values, k, method=options.method, init=options.init,
                              seed=options.seed)
@@ -108,6 +101,25 @@ def _cluster_one(job: Job, values: np.ndarray, options: Options):
         job.k = job.row.k = max(1, result.centroids.size)
         job.row.bits = budget.bits_per_index(job.k, options.palettize)
     return result
+
+
+def _cluster_grouped(job: Job, values: np.ndarray, options: Options, k: int,
+                     group_size: int) -> groups.GroupedClustering:
+    """One codebook per group of channels; below an SQNR floor k is raised as for a tensor."""
+    while True:
+        grouped = groups.cluster_groups(
+            values, job.info.shape, k, group_size,
+            rounding=lambda book: round_codebook(book, [job.info.dtype]),
+            method=options.method, init=options.init, seed=options.seed)
+        job.new = grouped.fill(job.row)
+        if not budget.short_of(job.row.sqnr_db, options.min_sqnr) or \
+                grouped.method == "exact" or k >= options.n_clusters:
+            break
+        k += 1
+    if job.k is not None:
+        job.k = job.row.k = k
+        job.row.bits = budget.bits_per_index(k, options.palettize)
+    return grouped
 
 
 _BINNING_BYTES = 64 << 20  # the float32 path's fixed working set: 2**20 bins, bitmaps, tables
@@ -226,11 +238,12 @@ AUTO_GROUP_K_MAX = 16
 def _ways(job: Job, options: Options) -> list[int | None]:
     """How a tensor may be clustered under a per-tensor k: one codebook (None) or one per
     group of G channels; the given group size, else (palette form) each automatic size that
-    splits the tensor into at least two groups."""
+    splits a kernel (rank 2 or more: its last axis holds the output channels) into two
+    groups or more."""
     shape = job.info.shape
     if options.group_size is not None:
         return [options.group_size] if groups.group_count(shape, options.group_size) else [None]
-    if not options.palettize:
+    if not options.palettize or len(shape) < 2:
         return [None]
     return [None] + [size for size in AUTO_GROUP_SIZES if groups.group_count(shape, size) > 1]
 

@@ -414,10 +414,13 @@ def test_budget_with_a_group_size_counts_a_palette_per_group():
 def test_budget_chooses_per_group_palettes_where_channel_groups_sit_apart(tmp_path, capsys):
     rng = np.random.default_rng(12)
     arrays = {"clumped": _shifted_channels(rng, 256, 64), "plain": rng.laplace(0, 1, (256, 64))}
-    graph_def = _graph(arrays)
+    graph_def = _graph({**arrays, "bias": np.tile(np.arange(8.0) * 100, 64)})
     report = compress_in_place(graph_def, Options(bits_per_weight=3.0, palettize=True))
     rows = {row.name: row for row in report.clustered}
     assert report.budget["group_sizes_tried"] == [8, 32]
+    # Only kernels (rank >= 2) are weighed per group: this vector is as clumped by 8, but one
+    # palette it keeps.
+    assert rows.pop("bias").group_size is None
     # By hand: a palette per clump (groups of 8 channels) at any k >= 2 leaves at most the
     # optimal 2-level error of Laplace(0, 1), E[x^2] - E[|x|]^2 = 2 - 1 = 1, for 1 bit plus 8
     # x 2 float32 entries (0.0625 bits) per weight; one palette needs k = 8, 3 bits, to give
@@ -430,7 +433,7 @@ def test_budget_chooses_per_group_palettes_where_channel_groups_sit_apart(tmp_pa
     single = compress_in_place(_graph({"clumped": arrays["clumped"]}),
                                Options(n_clusters=8, palettize=True))
     assert rows["clumped"].mse < 1.5 < single.clustered[0].mse
-    assert sorted(expand(graph_def)) == ["clumped", "plain"]
+    assert sorted(expand(graph_def)) == ["bias", "clumped", "plain"]
     restored = {ref.name: to_array(ref.tensor) for ref in iter_consts(graph_def)}
     for name in arrays:  # the palette form decodes to what expand writes, ≤ k values per group
         grid = restored[name].reshape(256, 64)

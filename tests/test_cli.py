@@ -462,3 +462,5 @@ def test_group_size_with_a_per_tensor_budget_groups_every_tensor_it_splits(tmp_p
             [(10, 2, 8), (32, 4, 8), (64, 8, 8)]
         assert all(t["k"] and t["bits"] for t in rows)
         assert "group_sizes_tried" not in result["totals"]["budget"]
+        if "--min-sqnr" in flags:  # the floor holds for grouped tensors too
+            assert all(t["sqnr_db"] is None or t["sqnr_db"] >= 20 for t in rows)
