@@ -20,7 +20,7 @@ from .dtypes import dtype_name
 from .errors import DecodeError, GraphError
 from .graph import CONST_OPS
 from .palette_plan import choose_layout, plan_const
-from .palette_nodes import (MARKER, TAGS, Plan, Scope, build, detect, group_of, restore,
+from .palette_nodes import (MARKER, Plan, Scope, build, detect, group_of, inner_names, restore,
                             shared_node, source)
 from .schema import GraphDef, NodeDef
 
@@ -61,14 +61,13 @@ def _scopes(graph_def: GraphDef) -> Iterator[Scope]:
         yield Scope(function.signature.name, function.node_def)
 
 
-def _suffix(name: str, taken: set[str]) -> str:
-    """The first suffix for which no inner node name is taken."""
-    number = 0
+def _base(taken: set[str], start: list[int]) -> str:
+    """The first ``minigraph/p<i>`` (from ``start[0]`` on) none of whose inner names is taken."""
     while True:
-        suffix = f"_{number}" if number else ""
-        if all(f"{name}/{tag}{suffix}" not in taken for tag in TAGS):
-            return suffix
-        number += 1
+        base = f"minigraph/p{start[0]}"
+        start[0] += 1
+        if all(name not in taken for name in inner_names("", "", base).values()):
+            return base
 
 
 def _info(scope: Scope, plan: Plan, stored_bytes: int) -> PaletteInfo:
@@ -240,11 +239,12 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False
             by_key.setdefault(scope.key(node.name), (scope, node))
     done, parts = _survey(graph_def)
     taken = {id(scope): {node.name for node in scope.nodes} for scope in scopes}
+    counters: dict[int, list[int]] = {}  # per scope, the next minigraph/p<i> to try
     answers: dict[str, PaletteInfo | tuple[Scope, Plan]] = {}
     for name in dict.fromkeys(names):
         if name not in done and name not in by_key:
             raise GraphError(f"palettize: no node is named '{name}'")
-        answers[name] = done.get(name) or _answer(*by_key[name], name in parts, taken,
+        answers[name] = done.get(name) or _answer(*by_key[name], name in parts, taken, counters,
                                                   (values or {}).get(name),
                                                   per_name.get(name) if per_name is not None
                                                   else one)
@@ -260,19 +260,19 @@ def palettize(graph_def: GraphDef, names: Iterable[str], *, shared: bool = False
 
 
 def _answer(scope: Scope, node: NodeDef, is_part: bool, taken: dict[int, set[str]],
-            values: np.ndarray | packing.Coded | None,
+            counters: dict[int, list[int]], values: np.ndarray | packing.Coded | None,
             group_size: int | None = None) -> PaletteInfo | tuple[Scope, Plan]:
     """One Const's plan (its inner names now taken), or why it stays in the values form."""
     if is_part:
         return _left(scope, node, "part of a palette subgraph")
-    suffix = _suffix(node.name, taken[id(scope)])
+    base = _base(taken[id(scope)], counters.setdefault(id(scope), [0]))
     try:
-        plan = plan_const(node, scope, suffix, values, group_size)
+        plan = plan_const(node, scope, base, values, group_size)
     except DecodeError as exc:
         raise DecodeError(f"node '{scope.key(node.name)}': {exc}") from None
     if isinstance(plan, str):
         return _left(scope, node, plan)
-    taken[id(scope)].update(f"{node.name}/{tag}{suffix}" for tag in TAGS)
+    taken[id(scope)].update(inner_names(node.name, "", base).values())
     return scope, plan
 
 

@@ -27,7 +27,7 @@ Layouts (``Plan.packed``):
 
 Every op used is registered in TensorFlow 1.15 and 2.x; default-valued attrs (GatherV2's
 ``batch_dims``, Cast's ``Truncate``) are left out, as TF 1.x graphs have them not, and importers
-fill them in. The last node carries the attr ``MARKER``: a version tag, the suffix of the inner
+fill them in. The last node carries the attr ``MARKER``: a version tag, the prefix of the inner
 node names, and the original NodeDef without its name and tensor payload. TensorFlow does not
 check attrs whose name starts with ``_`` against the op (tensorflow/core/framework/node_def_util.cc).
 """
@@ -47,10 +47,11 @@ from .graph import CONST_OPS
 from .schema import DataType, NodeDef
 
 __all__ = ["MARKER", "TAGS", "Scope", "Plan", "Found", "build", "shared_node", "restore",
-           "read_plan", "detect", "group_of", "grouping_bytes"]
+           "read_plan", "detect", "group_of", "grouping_bytes", "inner_names"]
 
 MARKER = "_minigraph_palette"
-_TAG = b"minigraph palette 1"
+_TAG = b"minigraph palette 1"  # inner nodes NAME/<tag><suffix>: read, no longer written
+_TAG2 = b"minigraph palette 2"  # inner nodes <base>/<tag>, base short (minigraph/p0, ...)
 _SHARED = b"shared"
 _INT32, _INT64, _UINT8 = (DataType.Value(name) for name in ("DT_INT32", "DT_INT64", "DT_UINT8"))
 TAGS = ("palette", "indices", "words", "zero", "limit", "step", "span", "mask", "shape", "cast",
@@ -91,10 +92,11 @@ class Plan:
     palette: np.ndarray  # distinct bit patterns, sorted (the shared palette's, if shared) or
     # in the codebook's order (packing.Coded)
     labels: np.ndarray  # unsigned integers, one per element
-    suffix: str  # inner nodes are NAME/<tag><suffix>
+    suffix: str  # inner nodes are NAME/<tag><suffix> (version 1) ...
     packed: bool = True  # b-bit indices in int64 words; False for one uint8 per index
     shared: str | None = None  # name of the shared palette Const
     group: int = 0  # channels per group (palette of shape [groups, k]); 0: one 1-D palette
+    base: str | None = None  # ... or <base>/<tag> (version 2, what build writes)
 
     @property
     def k(self) -> int:
@@ -139,6 +141,13 @@ def group_of(shape: Sequence[int], group_size: int | None) -> int:
     return int(group_size)
 
 
+def inner_names(name: str, suffix: str, base: str | None) -> dict[str, str]:
+    """Each tag's node name: ``<base>/<tag>``, or (version 1) ``NAME/<tag><suffix>``."""
+    if base is not None:
+        return {tag: f"{base}/{tag}" for tag in TAGS}
+    return {tag: f"{name}/{tag}{suffix}" for tag in TAGS}
+
+
 def _channels(stripped: NodeDef) -> int:
     """The size of a Const's last axis (its output channels in TensorFlow's layouts)."""
     return int(stripped.attr["value"].tensor.tensor_shape.dim[-1].size)
@@ -158,7 +167,7 @@ class _Builder:
 
     def __init__(self, plan: Plan, scope: Scope) -> None:
         self.plan, self.scope = plan, scope
-        self.names = {tag: f"{plan.name}/{tag}{plan.suffix}" for tag in TAGS}
+        self.names = inner_names(plan.name, plan.suffix, plan.base)
         self.control, self.device = list(plan.stripped.input), plan.stripped.device
         self.nodes: list[NodeDef] = []
 
@@ -229,19 +238,21 @@ def _decode_packed(b: _Builder, palette: str, zero: str, dtype: int, shape: list
     b.op(None, "Reshape", [values, shape_ref], "output", T=dtype, Tshape=_INT32)
 
 
-def grouping_bytes(name: str, shape: Sequence[int], group: int, k: int, dtype: int) -> int:
+def grouping_bytes(shape: Sequence[int], group: int, k: int, dtype: int) -> int:
     """Bytes the nodes that only a grouped palette needs take (the palette's flattening and
-    the per-channel offsets), for a Const ``name`` of this shape in the main graph."""
+    the per-channel offsets), for a Const of this shape in the main graph (inner names as
+    the tenth to hundredth palette's, ``minigraph/p10/<tag>``)."""
+    base = "minigraph/p10"
     stripped = NodeDef(op="Const")
     stripped.attr["value"].tensor.dtype = dtype
     stripped.attr["value"].tensor.tensor_shape.dim.add().size = int(shape[-1])
     groups = -(-int(shape[-1]) // group)
-    plan = Plan(name, stripped, np.zeros((groups, k), np.uint32), np.zeros(0, np.uint8), "",
-                group=group)
+    plan = Plan("w", stripped, np.zeros((groups, k), np.uint32), np.zeros(0, np.uint8), "",
+                group=group, base=base)
     b = _Builder(plan, Scope(None, []))
     flat = b.const("flat", np.array([-1], np.int32), _INT32)
-    b.op("flatten", "Reshape", [f"{name}/palette", flat], "output", T=dtype, Tshape=_INT32)
-    _offset(b, f"{name}/cast", f"{name}/zero")
+    b.op("flatten", "Reshape", [f"{base}/palette", flat], "output", T=dtype, Tshape=_INT32)
+    _offset(b, f"{base}/cast", f"{base}/zero")
     return sum(node.ByteSize() for node in b.nodes)
 
 
@@ -257,8 +268,9 @@ def build(plan: Plan, scope: Scope) -> list[NodeDef]:
         flat = b.const("flat", np.array([-1], np.int32), _INT32)
         palette = b.op("flatten", "Reshape", [palette, flat], "output", T=dtype, Tshape=_INT32)
     (_decode_packed if plan.packed else _decode_uint8)(b, palette, zero, dtype, shape)
+    naming = [_TAG2, plan.base.encode()] if plan.base is not None else [_TAG, plan.suffix.encode()]
     b.nodes[-1].attr[MARKER].list.s.extend(
-        [_TAG, plan.suffix.encode(), plan.stripped.SerializeToString(deterministic=True)])
+        naming + [plan.stripped.SerializeToString(deterministic=True)])
     return b.nodes
 
 
@@ -330,14 +342,14 @@ def read_plan(node: NodeDef, scope: Scope, by_name: dict[str, NodeDef]) -> Plan 
     has to rebuild the plan and compare, which is what proves the subgraph is a palette.
     """
     marker = node.attr[MARKER].list.s
-    if len(marker) != 3 or marker[0] != _TAG:
+    if len(marker) != 3 or marker[0] not in (_TAG, _TAG2):
         return None
     stripped = NodeDef.FromString(marker[2])
-    suffix = marker[1].decode()
+    suffix, base = ("", marker[1].decode()) if marker[0] == _TAG2 else (marker[1].decode(), None)
     if not _storable(stripped):
         return None
     dtype = stripped.attr["value"].tensor.dtype
-    names = {tag: f"{node.name}/{tag}{suffix}" for tag in TAGS}
+    names = inner_names(node.name, suffix, base)
     gather = node if node.op == "GatherV2" else by_name.get(names["values"])
     if gather is None or not gather.input:
         return None
@@ -360,7 +372,7 @@ def read_plan(node: NodeDef, scope: Scope, by_name: dict[str, NodeDef]) -> Plan 
     shared = None if palette_name == names["palette"] else palette_name
     return Plan(node.name, stripped, packing.to_patterns(palette, dtype).reshape(palette.shape),
                 labels.astype(packing.label_dtype(palette.shape[-1])), suffix, packed, shared,
-                group)
+                group, base)
 
 
 @dataclass

@@ -56,7 +56,7 @@ def choose_layout(plan: Plan, scope: Scope) -> None:
     plan.packed = sizes[1] < sizes[0]
 
 
-def plan_const(node: NodeDef, scope: Scope, suffix: str, values: np.ndarray | packing.Coded | None,
+def plan_const(node: NodeDef, scope: Scope, base: str, values: np.ndarray | packing.Coded | None,
           group_size: int | None = None) -> Plan | str:
     """A plan for one Const, or the reason it stays in the values form."""
     given = values is not None
@@ -94,7 +94,7 @@ def plan_const(node: NodeDef, scope: Scope, suffix: str, values: np.ndarray | pa
     # Given values are written with codec.set_values, as expand writes them: nothing to check.
     if not given and not _content_only(node, stripped, content_bytes):
         return "its tensor also holds a typed value list, which expand could not restore"
-    plan = Plan(node.name, stripped, palette, labels, suffix, group=group)
+    plan = Plan(node.name, stripped, palette, labels, "", group=group, base=base)
     choose_layout(plan, scope)
     return plan
 

@@ -29,6 +29,14 @@ OUTPUT_ARG = {"Const": "output", "Cast": "y", "RightShift": "z", "BitwiseAnd": "
 NUMPY = {1: "<f4", 2: "<f8", 3: "<i4", 4: "u1", 9: "<i8", 14: "<f4", 19: "<f2"}
 
 
+def _inner(graph_def: GraphDef, name: str) -> str:
+    """The prefix of a palettized tensor's inner nodes: the marker's second entry (version 2)."""
+    node = next(n for n in graph_def.node if n.name == name)
+    tag, base, _ = node.attr[MARKER].list.s
+    assert tag == b"minigraph palette 2"
+    return base.decode()
+
+
 def _serialized(graph_def: GraphDef) -> bytes:
     return graph_def.SerializeToString(deterministic=True)
 
@@ -204,7 +212,7 @@ def test_library_function_consts_use_function_output_names():
     assert all(info.function is not None and info.palettized for info in infos)
     bare = [name.split("/", 1)[1] for name in library]
     edges = [edge for f in graph_def.library.function for node in f.node_def for edge in node.input
-             if node.name in bare or node.name.startswith(tuple(f"{b}/" for b in bare))]
+             if node.name in bare or node.name.startswith("minigraph/p")]
     assert len(edges) >= 12 and all(edge.count(":") == 2 for edge in edges)
 
 
@@ -233,9 +241,8 @@ def test_sizes_match_the_hand_calculation_for_the_mlp():
                            (2, 8192 // 64 * 8)]:
         graph_def, names = _values_form("mlp_digits.pb", k, False)
         palettize(graph_def, names)
-        node = next(n for n in graph_def.node if n.name.startswith("dense1/MatMul/ReadVariableOp/"
-                                                                   "resource/") and
-                    n.name.rsplit("/", 1)[1] in ("indices", "words"))
+        base = _inner(graph_def, "dense1/MatMul/ReadVariableOp/resource")
+        node = next(n for n in graph_def.node if n.name in (f"{base}/indices", f"{base}/words"))
         assert len(node.attr["value"].tensor.tensor_content) == index_bytes, k
 
 
@@ -286,7 +293,8 @@ def test_control_inputs_device_and_hostconst_carried_and_restored():
     graph_def = _with_const(np.arange(300, dtype=np.float32) % 7, "DT_FLOAT", op="HostConst")
     before = _serialized(graph_def)
     palettize(graph_def, ["w"])
-    new = [node for node in graph_def.node if node.name == "w" or node.name.startswith("w/")]
+    base = _inner(graph_def, "w")
+    new = [node for node in graph_def.node if node.name == "w" or node.name.startswith(base)]
     assert len(new) > 3
     for node in new:
         assert node.device == "/device:CPU:0"
@@ -299,12 +307,14 @@ def test_control_inputs_device_and_hostconst_carried_and_restored():
 
 def test_inner_names_never_collide_with_existing_nodes():
     graph_def = _with_const(np.arange(256, dtype=np.float32) % 3, "DT_FLOAT",
-                            extra="node { name: 'w/palette' op: 'NoOp' } "
-                                  "node { name: 'w/gather' op: 'NoOp' } ")
+                            extra="node { name: 'minigraph/p0/palette' op: 'NoOp' } "
+                                  "node { name: 'minigraph/p1/cast' op: 'NoOp' } ")
     before = _serialized(graph_def)
     palettize(graph_def, ["w"])
     check_graph(graph_def)  # names still unique
-    assert [n.op for n in graph_def.node if n.name in ("w/palette", "w/gather")] == ["NoOp"] * 2
+    assert [n.op for n in graph_def.node
+            if n.name in ("minigraph/p0/palette", "minigraph/p1/cast")] == ["NoOp"] * 2
+    assert _inner(graph_def, "w") == "minigraph/p2"  # the first prefix none of whose names is taken
     assert expand(graph_def) == ["w"] and _serialized(graph_def) == before
 
 
@@ -338,7 +348,7 @@ def test_a_users_own_gather_subgraph_is_left_alone():
 def test_a_palette_whose_inner_node_has_another_reader_is_not_expanded():
     graph_def = _with_const(np.arange(300, dtype=np.float32) % 5, "DT_FLOAT")
     palettize(graph_def, ["w"])
-    graph_def.node.add(name="spy", op="Identity", input=["w/zero"])
+    graph_def.node.add(name="spy", op="Identity", input=[f"{_inner(graph_def, 'w')}/zero"])
     changed = _serialized(graph_def)
     assert find_palettes(graph_def) == [] and expand(graph_def) == []
     assert _serialized(graph_def) == changed
@@ -347,7 +357,8 @@ def test_a_palette_whose_inner_node_has_another_reader_is_not_expanded():
 def test_a_tampered_index_word_is_not_recognised():
     graph_def = _with_const(np.arange(3000, dtype=np.float32) % 5, "DT_FLOAT")
     palettize(graph_def, ["w"])
-    words = next(n for n in graph_def.node if n.name == "w/words").attr["value"].tensor
+    base = _inner(graph_def, "w")
+    words = next(n for n in graph_def.node if n.name == f"{base}/words").attr["value"].tensor
     content = bytearray(words.tensor_content)
     content[-1] |= 0x80  # a bit in the unused top of the last word
     words.tensor_content = bytes(content)
@@ -500,3 +511,24 @@ def test_palette_form_survives_text_format_and_is_deterministic():
     assert [info.name for info in find_palettes(parsed)] == names
     expand(parsed)
     assert _serialized(parsed) == values_form
+
+
+@pytest.mark.parametrize("model, options", [
+    ("tf2_functions.pb", dict(n_clusters=4, min_n_weights=16)),
+    ("cnn_digits.pb", dict(n_clusters=4, group_size=8))])
+def test_palettes_of_the_first_version_still_expand_to_the_values_form(model, options, tmp_path):
+    # Written by the minigraph of commit c77e2d0 (inner nodes NAME/<tag>); today's writer names
+    # them minigraph/p<i>/<tag>. The values form has not changed between the two.
+    from minigraph.files import compress_file, expand_file
+
+    name = f"{model[:-3]}.k4{'.g8' if 'group_size' in options else ''}.pb"
+    old = FIXTURES / "palette_v1" / name
+    infos = find_palettes(read_graph(old))
+    assert len(infos) >= 3 and all(info.palettized for info in infos)
+    compress_file(FIXTURES / model, tmp_path / "values.pb", options=Options(**options))
+    expand_file(old, tmp_path / "expanded.pb")
+    assert (tmp_path / "expanded.pb").read_bytes() == (tmp_path / "values.pb").read_bytes()
+    # Palettizing the old form again changes nothing: its palettes are recognised as such.
+    compress_file(old, tmp_path / "again.pb", options=Options(palettize=True, **options))
+    assert (tmp_path / "again.pb").read_bytes() == old.read_bytes()
+

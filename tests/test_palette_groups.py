@@ -14,7 +14,7 @@ from minigraph.palette import expand, find_palettes, palettize
 from minigraph.schema import GraphDef
 
 from conftest import FIXTURES
-from test_palette import _bits, _evaluate, _serialized
+from test_palette import _bits, _evaluate, _inner, _serialized
 
 _FLOAT_VIEW = {"DT_FLOAT": ("<u4", "<f4"), "DT_DOUBLE": ("<u8", "<f8"), "DT_HALF": ("<u2", "<f2")}
 
@@ -47,8 +47,9 @@ def test_palette_rows_per_group_padded_by_repeating_their_last_entry():
     (info,) = palettize(graph_def, ["w"], group_size=2)
     assert (info.palettized, info.k, info.bits, info.groups, info.group_size) == \
            (True, 3, 8, 3, 2)
-    assert _const(graph_def, "w/palette").tolist() == [[1, 2, 2], [3, 4, 5], [6, 6, 6]]
-    assert _const(graph_def, "w/indices").tolist() == [[0, 1, 0, 1, 0, 0], [1, 1, 2, 0, 0, 0],
+    assert _const(graph_def, f"{_inner(graph_def, 'w')}/palette").tolist() == \
+        [[1, 2, 2], [3, 4, 5], [6, 6, 6]]
+    assert _const(graph_def, f"{_inner(graph_def, 'w')}/indices").tolist() == [[0, 1, 0, 1, 0, 0], [1, 1, 2, 0, 0, 0],
                                                        [0, 0, 1, 1, 0, 0]]
     assert np.array_equal(_decoded(graph_def), values)
     check_graph(graph_def)
@@ -118,7 +119,7 @@ def test_a_changed_group_size_const_is_not_recognised():
     values = np.resize(np.arange(12, dtype=np.float32), (20, 12))
     graph_def = _graph(values)
     palettize(graph_def, ["w"], group_size=4)
-    node = next(node for node in graph_def.node if node.name == "w/group")
+    node = next(node for node in graph_def.node if node.name == f"{_inner(graph_def, 'w')}/group")
     node.attr["value"].tensor.CopyFrom(from_array(np.int64(3)))  # now the user's own subgraph
     changed = _serialized(graph_def)
     assert find_palettes(graph_def) == [] and expand(graph_def) == []
