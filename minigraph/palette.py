@@ -20,7 +20,8 @@ from .dtypes import dtype_name
 from .errors import DecodeError, GraphError
 from .graph import CONST_OPS
 from .palette_plan import choose_layout, plan_const
-from .palette_nodes import (MARKER, Plan, Scope, build, detect, group_of, inner_names, restore,
+from .palette_detect import detect
+from .palette_nodes import (MARKER, Plan, Scope, build, group_of, inner_names, restore,
                             shared_node, source)
 from .schema import GraphDef, NodeDef
 

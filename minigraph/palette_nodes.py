@@ -1,4 +1,4 @@
-"""Palette subgraphs as NodeDefs: build one, recognise them in a node list, restore the Const.
+"""Palette subgraphs as NodeDefs: build one, restore the Const (recognising them: palette_detect).
 
 Layouts (``Plan.packed``):
 
@@ -39,21 +39,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from google.protobuf.message import DecodeError as ProtobufDecodeError
-
 from . import codec, packing
 from .errors import ClusteringError
-from .graph import CONST_OPS
 from .schema import DataType, NodeDef
 
-__all__ = ["MARKER", "TAGS", "Scope", "Plan", "Found", "build", "shared_node", "restore",
-           "read_plan", "detect", "group_of", "grouping_bytes", "inner_names"]
+__all__ = ["MARKER", "TAGS", "Scope", "Plan", "build", "shared_node", "restore", "group_of",
+           "grouping_bytes", "inner_names", "source", "channel_count"]
 
 MARKER = "_minigraph_palette"
-_TAG = b"minigraph palette 1"  # inner nodes NAME/<tag><suffix>: read, no longer written
-_TAG2 = b"minigraph palette 2"  # inner nodes <base>/<tag>, base short (minigraph/p0, ...)
+TAG_V1 = b"minigraph palette 1"  # inner nodes NAME/<tag><suffix>: read, no longer written
+TAG_V2 = b"minigraph palette 2"  # inner nodes <base>/<tag>, base short (minigraph/p0, ...)
 _SHARED = b"shared"
-_INT32, _INT64, _UINT8 = (DataType.Value(name) for name in ("DT_INT32", "DT_INT64", "DT_UINT8"))
+INT32, INT64, UINT8 = (DataType.Value(name) for name in ("DT_INT32", "DT_INT64", "DT_UINT8"))
 TAGS = ("palette", "indices", "words", "zero", "limit", "step", "span", "mask", "shape", "cast",
         "positions", "word", "offset", "picked", "shifted", "index", "values",
         "flat", "flatten", "channels", "one", "group", "width", "lane", "band", "base",
@@ -122,7 +119,7 @@ class Plan:
         """The bit pattern of every element, flat (each element looked up in its group's palette)."""
         if not self.group:
             return self.palette[self.labels]
-        channels = _channels(self.stripped)
+        channels = channel_count(self.stripped)
         band = (np.arange(self.labels.size, dtype=np.int64) % channels) // self.group
         return self.palette[band, self.labels]
 
@@ -148,7 +145,7 @@ def inner_names(name: str, suffix: str, base: str | None) -> dict[str, str]:
     return {tag: f"{name}/{tag}{suffix}" for tag in TAGS}
 
 
-def _channels(stripped: NodeDef) -> int:
+def channel_count(stripped: NodeDef) -> int:
     """The size of a Const's last axis (its output channels in TensorFlow's layouts)."""
     return int(stripped.attr["value"].tensor.tensor_shape.dim[-1].size)
 
@@ -189,53 +186,53 @@ class _Builder:
 def _offset(b: _Builder, index: str, zero: str) -> str:
     """Indices of the tensor's shape into the flattened [groups, k] palette: each label plus
     ``k`` times its group, the group of channel c being c // G, broadcast along the last axis."""
-    channels = b.const("channels", np.int64(_channels(b.plan.stripped)), _INT64)
-    one = b.const("one", np.int64(1), _INT64)
-    group = b.const("group", np.int64(b.plan.group), _INT64)
-    width = b.const("width", np.int64(b.plan.k), _INT64)
-    lane = b.op("lane", "Range", [zero, channels, one], "output", Tidx=_INT64)
-    band = b.op("band", "FloorDiv", [lane, group], "z", T=_INT64)
-    base = b.op("base", "Mul", [band, width], "z", T=_INT64)
-    return b.op("grouped", "Add", [index, base], "z", T=_INT64)
+    channels = b.const("channels", np.int64(channel_count(b.plan.stripped)), INT64)
+    one = b.const("one", np.int64(1), INT64)
+    group = b.const("group", np.int64(b.plan.group), INT64)
+    width = b.const("width", np.int64(b.plan.k), INT64)
+    lane = b.op("lane", "Range", [zero, channels, one], "output", Tidx=INT64)
+    band = b.op("band", "FloorDiv", [lane, group], "z", T=INT64)
+    base = b.op("base", "Mul", [band, width], "z", T=INT64)
+    return b.op("grouped", "Add", [index, base], "z", T=INT64)
 
 
 def _decode_uint8(b: _Builder, palette: str, zero: str, dtype: int, shape: list[int]) -> None:
-    indices = b.const("indices", b.plan.labels.astype(np.uint8).reshape(shape), _UINT8)
+    indices = b.const("indices", b.plan.labels.astype(np.uint8).reshape(shape), UINT8)
     # Grouped indices get int64 offsets added, so they are cast to int64 at once.
-    kind = _INT64 if b.plan.group else _INT32
-    index = b.op("cast", "Cast", [indices], "y", SrcT=_UINT8, DstT=kind)
+    kind = INT64 if b.plan.group else INT32
+    index = b.op("cast", "Cast", [indices], "y", SrcT=UINT8, DstT=kind)
     if b.plan.group:
         index = _offset(b, index, zero)
     b.op(None, "GatherV2", [palette, index, zero], "output", Tparams=dtype, Tindices=kind,
-         Taxis=_INT64)
+         Taxis=INT64)
 
 
 def _decode_packed(b: _Builder, palette: str, zero: str, dtype: int, shape: list[int]) -> None:
     bits, n = b.plan.bits, b.plan.labels.size
-    words = b.const("words", packing.pack_indices(b.plan.labels, bits), _INT64)
-    limit = b.const("limit", np.int64(n * bits), _INT64)
-    step = b.const("step", np.int64(bits), _INT64)
-    span = b.const("span", np.int64(packing.per_word(bits) * bits), _INT64)
-    mask = b.const("mask", np.int64((1 << bits) - 1), _INT64)
-    positions = b.op("positions", "Range", [zero, limit, step], "output", Tidx=_INT64)
-    word = b.op("word", "FloorDiv", [positions, span], "z", T=_INT64)
-    offset = b.op("offset", "FloorMod", [positions, span], "z", T=_INT64)
-    picked = b.op("picked", "GatherV2", [words, word, zero], "output", Tparams=_INT64,
-                  Tindices=_INT64, Taxis=_INT64)
+    words = b.const("words", packing.pack_indices(b.plan.labels, bits), INT64)
+    limit = b.const("limit", np.int64(n * bits), INT64)
+    step = b.const("step", np.int64(bits), INT64)
+    span = b.const("span", np.int64(packing.per_word(bits) * bits), INT64)
+    mask = b.const("mask", np.int64((1 << bits) - 1), INT64)
+    positions = b.op("positions", "Range", [zero, limit, step], "output", Tidx=INT64)
+    word = b.op("word", "FloorDiv", [positions, span], "z", T=INT64)
+    offset = b.op("offset", "FloorMod", [positions, span], "z", T=INT64)
+    picked = b.op("picked", "GatherV2", [words, word, zero], "output", Tparams=INT64,
+                  Tindices=INT64, Taxis=INT64)
     # RightShift is arithmetic on int64 (a word with its top bit set is negative); the mask
     # keeps only the b bits of the field, so this equals a logical shift.
-    shifted = b.op("shifted", "RightShift", [picked, offset], "z", T=_INT64)
-    index = b.op("index", "BitwiseAnd", [shifted, mask], "z", T=_INT64)
-    shape_ref = b.const("shape", np.array(shape, np.int32), _INT32)
+    shifted = b.op("shifted", "RightShift", [picked, offset], "z", T=INT64)
+    index = b.op("index", "BitwiseAnd", [shifted, mask], "z", T=INT64)
+    shape_ref = b.const("shape", np.array(shape, np.int32), INT32)
     if b.plan.group:  # shaped first, so the offsets broadcast along the last axis
-        lattice = b.op("lattice", "Reshape", [index, shape_ref], "output", T=_INT64,
-                       Tshape=_INT32)
+        lattice = b.op("lattice", "Reshape", [index, shape_ref], "output", T=INT64,
+                       Tshape=INT32)
         b.op(None, "GatherV2", [palette, _offset(b, lattice, zero), zero], "output",
-             Tparams=dtype, Tindices=_INT64, Taxis=_INT64)
+             Tparams=dtype, Tindices=INT64, Taxis=INT64)
         return
     values = b.op("values", "GatherV2", [palette, index, zero], "output", Tparams=dtype,
-                  Tindices=_INT64, Taxis=_INT64)
-    b.op(None, "Reshape", [values, shape_ref], "output", T=dtype, Tshape=_INT32)
+                  Tindices=INT64, Taxis=INT64)
+    b.op(None, "Reshape", [values, shape_ref], "output", T=dtype, Tshape=INT32)
 
 
 def grouping_bytes(shape: Sequence[int], group: int, k: int, dtype: int) -> int:
@@ -250,8 +247,8 @@ def grouping_bytes(shape: Sequence[int], group: int, k: int, dtype: int) -> int:
     plan = Plan("w", stripped, np.zeros((groups, k), np.uint32), np.zeros(0, np.uint8), "",
                 group=group, base=base)
     b = _Builder(plan, Scope(None, []))
-    flat = b.const("flat", np.array([-1], np.int32), _INT32)
-    b.op("flatten", "Reshape", [f"{base}/palette", flat], "output", T=dtype, Tshape=_INT32)
+    flat = b.const("flat", np.array([-1], np.int32), INT32)
+    b.op("flatten", "Reshape", [f"{base}/palette", flat], "output", T=dtype, Tshape=INT32)
     _offset(b, f"{base}/cast", f"{base}/zero")
     return sum(node.ByteSize() for node in b.nodes)
 
@@ -263,12 +260,12 @@ def build(plan: Plan, scope: Scope) -> list[NodeDef]:
     b = _Builder(plan, scope)
     palette = (scope.ref(plan.shared, "output") if plan.shared is not None
                else b.const("palette", packing.from_patterns(plan.palette, dtype), dtype))
-    zero = b.const("zero", np.int64(0), _INT64)  # Range's start and both GatherV2 axes
+    zero = b.const("zero", np.int64(0), INT64)  # Range's start and both GatherV2 axes
     if plan.group:  # GatherV2 in TF 1.15 has no batch_dims: gather from the palettes end to end
-        flat = b.const("flat", np.array([-1], np.int32), _INT32)
-        palette = b.op("flatten", "Reshape", [palette, flat], "output", T=dtype, Tshape=_INT32)
+        flat = b.const("flat", np.array([-1], np.int32), INT32)
+        palette = b.op("flatten", "Reshape", [palette, flat], "output", T=dtype, Tshape=INT32)
     (_decode_packed if plan.packed else _decode_uint8)(b, palette, zero, dtype, shape)
-    naming = [_TAG2, plan.base.encode()] if plan.base is not None else [_TAG, plan.suffix.encode()]
+    naming = [TAG_V2, plan.base.encode()] if plan.base is not None else [TAG_V1, plan.suffix.encode()]
     b.nodes[-1].attr[MARKER].list.s.extend(
         naming + [plan.stripped.SerializeToString(deterministic=True)])
     return b.nodes
@@ -278,7 +275,7 @@ def shared_node(name: str, plan: Plan) -> NodeDef:
     """The palette Const that several tensors read (``plan`` is one of them)."""
     node = _const(name, packing.from_patterns(plan.palette, plan.dtype), plan.dtype,
                   list(plan.stripped.input), plan.stripped.device)
-    node.attr[MARKER].list.s.extend([_TAG, _SHARED])
+    node.attr[MARKER].list.s.extend([TAG_V1, _SHARED])
     return node
 
 
@@ -290,128 +287,3 @@ def restore(plan: Plan) -> NodeDef:
     values = packing.from_patterns(plan.patterns(), plan.dtype)
     codec.set_values(node.attr["value"].tensor, values)
     return node
-
-
-def _storable(stripped: NodeDef) -> bool:
-    """Whether a NodeDef is one this module would store: a Const of a palettizable dtype."""
-    return (stripped.op in CONST_OPS and "value" in stripped.attr
-            and stripped.attr["value"].WhichOneof("value") == "tensor"
-            and packing.palette_supported(stripped.attr["value"].tensor.dtype))
-
-
-def _array(node: NodeDef | None, dtype: int) -> np.ndarray | None:
-    """A Const node's values, or None if it is no Const of that dtype."""
-    if node is None or node.op != "Const" or "value" not in node.attr:
-        return None
-    tensor = node.attr["value"].tensor
-    return codec.to_array(tensor) if tensor.dtype == dtype else None
-
-
-def _labels(names: dict[str, str], by_name: dict[str, NodeDef], n: int,
-            packed: bool) -> np.ndarray | None:
-    """The indices a subgraph stores (uint8 ones, or packed in words)."""
-    if not packed:
-        indices = _array(by_name.get(names["indices"]), _UINT8)
-        return None if indices is None or indices.size != n else indices.reshape(-1)
-    mask = _array(by_name.get(names["mask"]), _INT64)
-    words = _array(by_name.get(names["words"]), _INT64)
-    if mask is None or words is None or mask.ndim != 0 or words.ndim != 1:
-        return None
-    bits = int(mask).bit_length()
-    if not 1 <= bits <= packing.MAX_BITS or words.size * packing.per_word(bits) < n:
-        return None
-    return packing.unpack_indices(words, bits, n)
-
-
-def _grouping(gather: NodeDef, names: dict[str, str], by_name: dict[str, NodeDef]
-              ) -> tuple[str, int, bool] | None:
-    """For a grouped subgraph's last node: its palette's name, the group size and whether the
-    indices are packed; None if the node does not read a flattened palette."""
-    flatten, grouped = by_name.get(names["flatten"]), by_name.get(names["grouped"])
-    group = _array(by_name.get(names["group"]), _INT64)
-    if (flatten is None or grouped is None or group is None or group.ndim != 0
-            or int(group) < 1 or not flatten.input or not grouped.input):
-        return None
-    return source(flatten.input[0]), int(group), source(grouped.input[0]) == names["lattice"]
-
-
-def read_plan(node: NodeDef, scope: Scope, by_name: dict[str, NodeDef]) -> Plan | None:
-    """What a marked node's subgraph would have been built from, read from its own Consts.
-
-    None when the node is not the last node of something this module builds; the caller still
-    has to rebuild the plan and compare, which is what proves the subgraph is a palette.
-    """
-    marker = node.attr[MARKER].list.s
-    if len(marker) != 3 or marker[0] not in (_TAG, _TAG2):
-        return None
-    stripped = NodeDef.FromString(marker[2])
-    suffix, base = ("", marker[1].decode()) if marker[0] == _TAG2 else (marker[1].decode(), None)
-    if not _storable(stripped):
-        return None
-    dtype = stripped.attr["value"].tensor.dtype
-    names = inner_names(node.name, suffix, base)
-    gather = node if node.op == "GatherV2" else by_name.get(names["values"])
-    if gather is None or not gather.input:
-        return None
-    palette_name, group, packed = source(gather.input[0]), 0, node.op != "GatherV2"
-    if palette_name == names["flatten"]:
-        grouping = _grouping(node, names, by_name)
-        if grouping is None:
-            return None
-        palette_name, group, packed = grouping
-    palette = _array(by_name.get(palette_name), dtype)
-    if palette is None or palette.ndim != (2 if group else 1) or palette.size == 0:
-        return None
-    if group and (len(stripped.attr["value"].tensor.tensor_shape.dim) == 0
-                  or palette.shape[0] != -(-_channels(stripped) // group)):
-        return None  # one palette row per group of channels, or it is not ours
-    n = int(np.prod([d.size for d in stripped.attr["value"].tensor.tensor_shape.dim]))
-    labels = _labels(names, by_name, n, packed)
-    if labels is None or (labels.size and int(labels.max()) >= palette.shape[-1]):
-        return None
-    shared = None if palette_name == names["palette"] else palette_name
-    return Plan(node.name, stripped, packing.to_patterns(palette, dtype).reshape(palette.shape),
-                labels.astype(packing.label_dtype(palette.shape[-1])), suffix, packed, shared,
-                group, base)
-
-
-@dataclass
-class Found:
-    """A palette subgraph proven to be one: its plan, its own nodes, their serialized size."""
-
-    plan: Plan
-    own: list[str]  # the tensor's own nodes, the last one named plan.name
-    stored_bytes: int
-
-
-def _same(a: NodeDef | None, b: NodeDef) -> bool:
-    return a is not None and (a.SerializeToString(deterministic=True)
-                              == b.SerializeToString(deterministic=True))
-
-
-def detect(scope: Scope) -> list[Found]:
-    """Every palette subgraph of one scope that rebuilds to exactly what is there."""
-    by_name = {node.name: node for node in scope.nodes}
-    readers: dict[str, set[str]] = {}
-    for node in scope.nodes:
-        for edge in node.input:
-            readers.setdefault(source(edge), set()).add(node.name)
-    found = []
-    for node in scope.nodes:
-        if MARKER not in node.attr or node.attr[MARKER].WhichOneof("value") != "list":
-            continue
-        try:
-            plan = read_plan(node, scope, by_name)
-            rebuilt = build(plan, scope) if plan is not None else []
-        except (ValueError, ProtobufDecodeError):  # DecodeError and UnicodeDecodeError too
-            continue  # a marker or a Const that is not ours
-        if plan is None or not all(_same(by_name.get(r.name), r) for r in rebuilt):
-            continue
-        own = [r.name for r in rebuilt]
-        if any(readers.get(name, set()) - set(own) for name in own[:-1]):
-            continue  # another node reads an inner node: expanding would break it
-        if plan.shared is not None and not _same(by_name.get(plan.shared),
-                                                 shared_node(plan.shared, plan)):
-            continue
-        found.append(Found(plan, own, sum(r.ByteSize() for r in rebuilt)))
-    return found
